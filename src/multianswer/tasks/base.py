@@ -1,0 +1,96 @@
+"""The task interface: examples with gold answers, a verifier name, and a prompt instruction.
+
+A task is anything with `name`, `examples(split)` and the attributes below. Tasks are
+registered by name; `get_task` also understands `jsonl:PATH` and `hf:NAME` specs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from multianswer.errors import UserError
+from multianswer.formats import AnswerFormat, as_format, chat_messages
+
+
+@dataclass(frozen=True)
+class Example:
+    """One problem: its text, its gold (accepted answers, or unit-test code for 'code') and metadata."""
+
+    id: str
+    problem: str
+    answers: list  # list of str, or of alias lists; for verifier 'code': [test_code]
+    verifier: str = "match"
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Task:
+    """A named source of examples per split, with the verifier and instruction its prompts need."""
+
+    name: str
+    description: str
+    source: str  # where the data comes from, for `multianswer tasks`
+    load: Callable[[str], Sequence[Example]]  # split -> examples
+    splits: tuple[str, ...] = ("train", "test")
+    instruction: str = ""  # task-specific line the system prompt adds
+    verifier: str = "match"
+
+    def examples(self, split: str = "test", limit: int | None = None) -> list[Example]:
+        """The examples of `split` (the first `limit` of them)."""
+        if split not in self.splits:
+            raise UserError(f"task {self.name!r} has no split {split!r}; it has {', '.join(self.splits)}")
+        items = list(self.load(split))
+        return items[:limit] if limit is not None else items
+
+
+_REGISTRY: dict[str, Callable[[], Task]] = {}
+
+
+def register_task(name: str, factory: Callable[[], Task]) -> None:
+    """Register a task factory under `name` (factories run only when the task is used)."""
+    _REGISTRY[name] = factory
+
+
+def task_names() -> list[str]:
+    """Names of the registered tasks."""
+    return sorted(_REGISTRY)
+
+
+def get_task(spec: str) -> Task:
+    """A registered task by name, or 'jsonl:PATH' / 'hf:NAME' for bring-your-own data."""
+    if spec in _REGISTRY:
+        return _REGISTRY[spec]()
+    prefix, _, rest = spec.partition(":")
+    if rest and f"{prefix}:" in _REGISTRY:
+        return _REGISTRY[f"{prefix}:"](rest)  # type: ignore[call-arg]
+    import difflib
+
+    close = difflib.get_close_matches(spec, task_names(), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise UserError(f"unknown task {spec!r}{hint}; run `multianswer tasks` to list them")
+
+
+def prompt_messages(example: Example, task: Task, fmt: AnswerFormat | str, k: int) -> list[dict]:
+    """Chat messages (system + user) asking for `example` in format `fmt` with `k` candidates."""
+    return chat_messages(example.problem, fmt, k, task.instruction)
+
+
+def to_grpo_dataset(task: Task, split: str, fmt: AnswerFormat | str, k: int, limit: int | None = None):
+    """A `datasets.Dataset` as TRL's GRPOTrainer wants it: conversational `prompt` + the reward columns."""
+    from datasets import Dataset
+
+    fmt = as_format(fmt)
+    rows = [
+        {
+            "prompt": prompt_messages(ex, task, fmt, k),
+            "answers": [list(a) if isinstance(a, (list, tuple)) else [a] for a in ex.answers],
+            "verifier": ex.verifier,
+            "id": ex.id,
+        }
+        for ex in task.examples(split, limit)
+    ]
+    if not rows:
+        raise UserError(f"task {task.name!r} split {split!r} has no examples")
+    return Dataset.from_list(rows)
