@@ -31,9 +31,10 @@ _NUMBER_WORDS = {
 @lru_cache(maxsize=65536)
 def normalize_answer(text: str) -> str:
     """NFKC, lower case, punctuation and articles removed, white space collapsed."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = _ARTICLES.sub(" ", text.translate(_PUNCT))
-    return _SPACES.sub(" ", text).strip()
+    text = unicodedata.normalize("NFKC", text).casefold().translate(_PUNCT)
+    # an answer that is only an article ("A", as in option A) keeps it
+    stripped = _SPACES.sub(" ", _ARTICLES.sub(" ", text)).strip()
+    return stripped or _SPACES.sub(" ", text).strip()
 
 
 def parse_number(text: str, words: bool = False) -> float | None:
