@@ -15,6 +15,7 @@ from multianswer.errors import UserError
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "score": ("multianswer.score", "parse completions, check them against gold answers, print their rewards"),
+    "tasks": ("multianswer.tasks.cli", "list the registered tasks, their sizes and data sources"),
 }
 
 

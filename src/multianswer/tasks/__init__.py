@@ -1,5 +1,30 @@
-"""Tasks: data sets with gold answers and verifiers, registered by name."""
+"""Tasks: data sets with gold answers and verifiers, registered by name.
 
-from multianswer.tasks.base import Example, Task, get_task, prompt_messages, register_task, task_names, to_grpo_dataset
+Importing this package registers every built-in task: procedural (`procedural-sets`,
+`procedural-draws`), offline knowledge (`country-borders`, `country-cities`), the paper's
+benchmarks (`ddxplus`, `ddxplus-raw`, `hotpotqa-modified`, `ambigqa`, `mbpp`), `humaneval`,
+and the bring-your-own families `jsonl:PATH` and `hf:NAME`. See docs/data.md.
+"""
 
-__all__ = ["Example", "Task", "get_task", "prompt_messages", "register_task", "task_names", "to_grpo_dataset"]
+from multianswer.tasks.base import (
+    Example,
+    Task,
+    get_task,
+    prompt_messages,
+    register_task,
+    task_families,
+    task_names,
+    to_grpo_dataset,
+)
+from multianswer.tasks import code, custom, ddxplus, knowledge, paper, procedural  # noqa: F401,E402  (they register)
+
+__all__ = [
+    "Example",
+    "Task",
+    "get_task",
+    "prompt_messages",
+    "register_task",
+    "task_families",
+    "task_names",
+    "to_grpo_dataset",
+]

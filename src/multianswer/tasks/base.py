@@ -36,26 +36,38 @@ class Task:
     splits: tuple[str, ...] = ("train", "test")
     instruction: str = ""  # task-specific line the system prompt adds
     verifier: str = "match"
+    # cheap split sizes for `multianswer tasks` (None: unknown without loading, e.g. hub data)
+    sizes: Callable[[], dict[str, int]] | None = None
 
     def examples(self, split: str = "test", limit: int | None = None) -> list[Example]:
         """The examples of `split` (the first `limit` of them)."""
         if split not in self.splits:
             raise UserError(f"task {self.name!r} has no split {split!r}; it has {', '.join(self.splits)}")
-        items = list(self.load(split))
-        return items[:limit] if limit is not None else items
+        items = self.load(split)
+        # slice before listing so that a lazy sequence (procedural tasks) builds only what is asked
+        return list(items[:limit] if limit is not None else items)
 
 
 _REGISTRY: dict[str, Callable[[], Task]] = {}
 
 
 def register_task(name: str, factory: Callable[[], Task]) -> None:
-    """Register a task factory under `name` (factories run only when the task is used)."""
+    """Register a task factory under `name` (factories run only when the task is used).
+
+    A name ending in ':' ('jsonl:', 'ddxplus:') registers a family: `get_task('jsonl:PATH')`
+    calls its factory with 'PATH'.
+    """
     _REGISTRY[name] = factory
 
 
 def task_names() -> list[str]:
-    """Names of the registered tasks."""
-    return sorted(_REGISTRY)
+    """Names of the registered tasks (families such as 'jsonl:' are listed by `task_families`)."""
+    return sorted(n for n in _REGISTRY if not n.endswith(":"))
+
+
+def task_families() -> list[str]:
+    """Registered spec prefixes such as 'jsonl:' and 'hf:' (each takes text after the colon)."""
+    return sorted(n for n in _REGISTRY if n.endswith(":"))
 
 
 def get_task(spec: str) -> Task:
