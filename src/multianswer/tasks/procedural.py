@@ -274,5 +274,24 @@ def procedural_draws(seed: int = 0, n_train: int = 20000, n_test: int = 500) -> 
     )
 
 
+def make_mixed_question(rng: random.Random) -> Made:
+    """Half answer-set questions, half hidden draws."""
+    return (make_set_question if rng.random() < 0.5 else make_draw_question)(rng)
+
+
+def procedural_mix(seed: int = 0, n_train: int = 20000, n_test: int = 500) -> Task:
+    """Both kinds in one task: what the demo trains on."""
+    return procedural_task(
+        "procedural-mix",
+        "procedural-sets and procedural-draws questions, half and half",
+        make_mixed_question,
+        "Each answer is a whole number in digits, or one item name from the question in one word.",
+        seed,
+        n_train,
+        n_test,
+    )
+
+
 register_task("procedural-sets", procedural_sets)
 register_task("procedural-draws", procedural_draws)
+register_task("procedural-mix", procedural_mix)
