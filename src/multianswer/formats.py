@@ -168,6 +168,8 @@ def format_completion(
 # ---------------------------------------------------------------------------- parser
 
 _TAG = re.compile(r"<(/?)(think|answer|confidence|analysis)(\d{0,3})>", re.IGNORECASE)
+# the example text of the system prompt: a model that copies it must not score as answering
+_PLACEHOLDER = re.compile(r"^(candidate \d+|your answer)$", re.IGNORECASE)
 _NUMBER = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(%?)\s*$")
 
 
@@ -233,6 +235,8 @@ def parse_completion(text: object, fmt: AnswerFormat | str, k: int | None = None
         return _fail("wrong_count" if n_written != k else "bad_answer_tags", n_written, think)
     if any(not a for a in answers):
         return _fail("empty_answer", n_written, think)
+    if any(_PLACEHOLDER.match(a) for a in answers):  # the prompt's template copied verbatim
+        return _fail("placeholder_answer", n_written, think)
 
     conf_blocks = [b for b in blocks if b[0] == "confidence"]
     confidences = None
