@@ -16,6 +16,10 @@ from multianswer.errors import UserError
 COMMANDS: dict[str, tuple[str, str]] = {
     "score": ("multianswer.score", "parse completions, check them against gold answers, print their rewards"),
     "tasks": ("multianswer.tasks.cli", "list the registered tasks, their sizes and data sources"),
+    "train": ("multianswer.train", "train a model with rlvr, rlcr, multi-rlvr or multi-rlcr (GRPO on TRL)"),
+    "eval": ("multianswer.evaluate", "evaluate a model on a task: generate, verify, score; write results, summary and report"),
+    "compare": ("multianswer.compare", "compare evaluation runs side by side (multi-answer vs k samples, with token cost)"),
+    "generate": ("multianswer.generate", "answer questions with a model: ranked answer sets with confidences as JSON"),
 }
 
 
