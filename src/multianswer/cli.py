@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("multianswer.train", "train a model with rlvr, rlcr, multi-rlvr or multi-rlcr (GRPO on TRL)"),
     "eval": ("multianswer.evaluate", "evaluate a model on a task: generate, verify, score; write results, summary and report"),
     "compare": ("multianswer.compare", "compare evaluation runs side by side (multi-answer vs k samples, with token cost)"),
+    "demo": ("multianswer.demo", "the paper's effect end to end on a laptop CPU: base model, RL, evaluation, report"),
     "generate": ("multianswer.generate", "answer questions with a model: ranked answer sets with confidences as JSON"),
 }
 

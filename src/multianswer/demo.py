@@ -38,11 +38,13 @@ class DemoPreset:
     num_generations: int = 8  # completions per prompt (GRPO group)
     prompts_per_step: int = 4
     max_completion_length: int = 48
+    hidden_size: int = 128  # of the tiny model made here
+    num_layers: int = 3
     grpo: dict = field(default_factory=dict)  # any other GRPOConfig field
 
 
 PRESETS = {
-    "tiny": DemoPreset(warmup_steps=400, rl_steps=60, eval_questions=100, learning_rate=5e-4, use_lora=False),
+    "tiny": DemoPreset(warmup_steps=300, rl_steps=30, eval_questions=100, learning_rate=5e-4, use_lora=False),
     "smollm2": DemoPreset(
         warmup_steps=0, rl_steps=60, eval_questions=50, learning_rate=2e-5, use_lora=True,
         num_generations=4, prompts_per_step=2, max_completion_length=96,
@@ -74,9 +76,7 @@ class Stages:
     def begin(self, name: str) -> None:
         elapsed = time.monotonic() - self.start
         left = max(0.0, self.budget_s - elapsed)
-        if self.done:  # the stages so far are the best estimate of the rest
-            left = elapsed / self.done * (len(self.names) - self.done)
-        print(f"\n[{self.done + 1}/{len(self.names)}] {name}   (elapsed {_mmss(elapsed)}, about {_mmss(left)} left)", flush=True)
+        print(f"\n[{self.done + 1}/{len(self.names)}] {name}   (elapsed {_mmss(elapsed)}, {_mmss(left)} of the budget left)", flush=True)
 
     def end(self) -> None:
         self.done += 1
@@ -96,23 +96,21 @@ def build_base(out: Path, args: DemoArgs, preset: DemoPreset) -> str:
     """The base model every method starts from: a warmed-up tiny model, or SmolLM2 as shipped."""
     if args.model == "smollm2":
         return "smollm2"
-    import torch
-
     from multianswer.models import build_tiny, load_model
     from multianswer.tasks import get_task
-    from multianswer.warmup import WarmupArgs, supervised_warmup, warmup_pairs
+    from multianswer.train_warmup import format_warmup
+    from multianswer.warmup import WarmupArgs, warmup_pairs
 
     target = out / "base"
     if (target / "config.json").is_file():
         return str(target)
     tasks = [get_task(name) for name in EVAL_TASKS]
     wargs = WarmupArgs(steps=preset.warmup_steps, k=args.k, seed=args.seed)
-    corpus = [m[0]["content"] + "\n" + m[1]["content"] + "\n" + c for m, c in warmup_pairs(tasks, 2000, wargs)]
-    blank = out / "blank"
-    build_tiny(blank, corpus, seed=args.seed)
+    pairs = warmup_pairs(tasks, wargs.steps * wargs.batch_size, wargs)
+    corpus = [m[0]["content"] + "\n" + m[1]["content"] + "\n" + c for m, c in pairs[:2000]]
+    blank = build_tiny(out / "blank", corpus, seed=args.seed, hidden_size=preset.hidden_size, num_layers=preset.num_layers)
     model, tokenizer = load_model(str(blank), device="cpu")
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    losses = supervised_warmup(model, tokenizer, tasks, wargs, progress=args.progress)
+    losses = format_warmup(model, tokenizer, pairs, wargs.steps, wargs.lr, wargs.batch_size, args.seed, args.progress)
     print(f"warm-up loss {losses[0]:.2f} -> {sum(losses[-10:]) / min(10, len(losses)):.2f} over {len(losses)} steps")
     tmp = out / "base.tmp"
     model.save_pretrained(tmp)
@@ -144,16 +142,17 @@ def rl_config(base: str, method: str, out: Path, args: DemoArgs, preset: DemoPre
             "report_to": [],
             "seed": args.seed,
             "disable_tqdm": not args.progress,
+            **preset.grpo,
         },
     )
 
 
 def eval_runs(models: dict[str, str], args: DemoArgs) -> list[tuple[str, str, str, str]]:
-    """(label, model, format, task) of every evaluation: base reference, k samples, K answers."""
+    """(run name, model, format, task) of every evaluation: base reference, k samples, K answers."""
     runs = []
     for task in EVAL_TASKS:
-        runs.append((f"base (multi-conf)", models["base"], "multi-conf", task))
-        runs.append((f"rlvr, {args.k} samples", models["rlvr"], "single", task))
+        runs.append(("base-multi-conf", models["base"], "multi-conf", task))  # uncalibrated reference
+        runs.append((f"rlvr-{args.k}-samples", models["rlvr"], "single", task))
         runs.append(("multi-rlvr", models["multi-rlvr"], "multi", task))
         runs.append(("multi-rlcr", models["multi-rlcr"], "multi-conf", task))
     return runs
@@ -163,13 +162,17 @@ def run_demo(args: DemoArgs) -> dict:
     """Run every stage; returns {task: compare table (Markdown)} and writes reports under args.out."""
     from multianswer.compare import write_comparison
     from multianswer.evaluate import EvalArgs, evaluate
-    from multianswer.train import train
+    from multianswer.train import last_complete_checkpoint, train
 
     if args.model not in PRESETS:
         raise UserError(f"--model must be one of {', '.join(PRESETS)}, got {args.model!r}")
     if args.k < 2:
         raise UserError(f"--k must be at least 2 for a multi-answer demo, got {args.k}")
     preset = PRESETS[args.model]
+    if not args.progress:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     names = ["base model"] + [f"RL: {m}" for m in METHODS] + ["evaluation", "comparison"]
@@ -183,7 +186,9 @@ def run_demo(args: DemoArgs) -> dict:
         stages.begin(f"RL: {method} ({preset.rl_steps} GRPO steps on {TRAIN_TASK})")
         final = out / "train" / method / "final"
         if not (final / "config.json").is_file():
-            result = train(rl_config(models["base"], method, out, args, preset), resume=True)
+            cfg = rl_config(models["base"], method, out, args, preset)
+            resume = last_complete_checkpoint(Path(cfg.grpo["output_dir"])) is not None  # a killed demo goes on
+            result = train(cfg, resume=resume)
             s = result.summary()
             print(f"{method}: reward {_fmt(s.get('reward_first10'))} -> {_fmt(s.get('reward_last10'))}, "
                   f"{_fmt(s.get('seconds_per_step'))} s/step")
@@ -192,8 +197,8 @@ def run_demo(args: DemoArgs) -> dict:
 
     stages.begin(f"evaluation ({preset.eval_questions} held-out questions of each kind)")
     dirs: dict[str, list[Path]] = {task: [] for task in EVAL_TASKS}
-    for label, model, fmt, task in eval_runs(models, args):
-        run_dir = out / "eval" / task / label.split(",")[0].replace(" ", "-").replace("(", "").replace(")", "")
+    for name, model, fmt, task in eval_runs(models, args):
+        run_dir = out / "eval" / task / name
         evaluate(EvalArgs(
             model=model, task=task, out=str(run_dir), format=fmt, k=args.k, limit=preset.eval_questions,
             temperature=0.7, max_new_tokens=preset.max_completion_length, seed=args.seed,
@@ -205,13 +210,34 @@ def run_demo(args: DemoArgs) -> dict:
     stages.begin("comparison")
     tables = {}
     for task, task_dirs in dirs.items():
-        md, html, table = write_comparison(task_dirs, out / "compare" / task)
-        tables[task] = table
-        print(f"\n## {task}\n\n{table}\n\nreport: {html}")
+        _, html, _ = write_comparison(task_dirs, out / "compare" / task)
+        tables[task] = effect_table(task_dirs)
+        print(f"\n{task} ({preset.eval_questions} held-out questions, K = {args.k}):\n\n{tables[task]}\n\nfull report: {html}")
     stages.end()
     (out / "demo.json").write_text(json.dumps({"args": asdict(args), "preset": asdict(preset), "seconds": stages.elapsed()}, indent=2))
     print(f"\ndemo finished in {_mmss(stages.elapsed())}; everything is in {out}/")
     return tables
+
+
+EFFECT_COLUMNS = (  # (summary key, header)
+    ("format_rate", "format"), ("coverage", "coverage@K"), ("distinct_correct", "distinct correct"),
+    ("top1", "top-1"), ("set_brier", "set Brier"), ("ece", "ECE"), ("tokens_per_question", "tokens/question"),
+)
+
+
+def effect_table(run_dirs: list[Path]) -> str:
+    """The demo's Markdown table: one row per run, the metrics of the paper's claim."""
+    from multianswer.evaluate import load_run
+
+    summaries = [load_run(d)[0] for d in run_dirs]
+    single = next((s for s in summaries if not s.get("format", "").startswith("multi")), None)
+    head = ["run"] + [h for _, h in EFFECT_COLUMNS] + ["token ratio"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" + "---:|" * (len(head) - 1)]
+    for d, s in zip(run_dirs, summaries):
+        ratio = s["tokens_per_question"] / single["tokens_per_question"] if single and single.get("tokens_per_question") else None
+        cells = [_fmt(s.get(key)) for key, _ in EFFECT_COLUMNS] + [_fmt(ratio)]
+        lines.append(f"| {d.name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def _fmt(x) -> str:

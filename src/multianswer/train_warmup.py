@@ -57,7 +57,7 @@ def warmup_rows(dataset: Sequence[dict], fmt: AnswerFormat | str, k: int, seed: 
 
 
 def format_warmup(model, tokenizer, rows: Sequence[tuple[list[dict], str]], steps: int, lr: float,
-                  batch_size: int = 8, seed: int = 0) -> list[float]:
+                  batch_size: int = 8, seed: int = 0, progress: bool = True) -> list[float]:
     """Supervised steps on `rows` (loss on the completion only) over the trainable parameters; the losses."""
     rng = random.Random(seed)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -71,7 +71,7 @@ def format_warmup(model, tokenizer, rows: Sequence[tuple[list[dict], str]], step
     device = next(model.parameters()).device
     losses = []
     model.train()
-    for _ in tqdm(range(steps), desc="format warm-up", leave=False):
+    for _ in tqdm(range(steps), desc="format warm-up", leave=False, disable=not progress):
         batch = rng.sample(list(rows), min(batch_size, len(rows)))
         prompts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p, _ in batch]
         texts = [p + target + tokenizer.eos_token for p, (_, target) in zip(prompts, batch)]

@@ -65,7 +65,9 @@ def warmup_completion(example: Example, fmt: AnswerFormat, k: int, args: WarmupA
     confidences = None
     if fmt.has_confidence:  # uninformative: the model learns to write numbers, not what they mean
         confidences = sorted((round(rng.uniform(0.05, 0.95 / n), 2) for _ in range(n)), reverse=True)
-    return format_completion(answers, fmt, confidences, think=rng.choice(THINKS))
+    # a leading space makes " purple" in an answer the same token as in "5 purple, 9 orange":
+    # copying from the question is then one lookup for a tiny model (the parser strips it)
+    return format_completion([" " + a for a in answers], fmt, confidences, think=rng.choice(THINKS))
 
 
 def warmup_pairs(tasks: Sequence[Task], n: int, args: WarmupArgs) -> list[tuple[list[dict], str]]:
