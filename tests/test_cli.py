@@ -34,6 +34,6 @@ def test_score_file_errors_name_the_line(tmp_path, capsys):
     f.write_text('{"completion": "x", "answers": ["a"]}\n{not json\n')
     assert main(["score", str(f)]) == 2
     err = capsys.readouterr().err
-    assert f"{f}:2: not valid JSON" in err and "Traceback" not in err
+    assert f"{f}, line 2: not valid JSON" in err and "Traceback" not in err
     assert main(["score", str(tmp_path / "missing.jsonl")]) == 2
     assert "cannot read" in capsys.readouterr().err

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 
 from multianswer.errors import UserError
 from multianswer.rewards import METHOD_FORMATS, METHODS, build_rewards, score_completion
+from multianswer.tasks.sources import jsonl_objects
 
 
 def score_rows(rows: Iterable[dict], method: str = "multi-rlcr", k: int = 3, correctness: str = "any") -> Iterator[dict]:
@@ -44,16 +45,7 @@ def _read_jsonl(path: str) -> Iterator[dict]:
     except OSError as err:
         raise UserError(f"cannot read {path}: {err.strerror}") from None
     with stream:
-        for n, line in enumerate(stream, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise UserError(f"{path}:{n}: not valid JSON ({err.msg})") from None
-            if not isinstance(row, dict):
-                raise UserError(f"{path}:{n}: expected a JSON object")
-            yield row
+        yield from (row for _, row in jsonl_objects(stream, path))
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -68,18 +68,23 @@ def _open_text(path: Path) -> io.TextIOBase:
     return open(path, encoding="utf-8", newline="")
 
 
+def jsonl_objects(lines: Iterable[str], where: object) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank JSON line; a UserError names `where` and the line."""
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise UserError(f"{where}, line {number}: not valid JSON ({err.msg})") from None
+        if not isinstance(row, dict):
+            raise UserError(f"{where}, line {number}: expected a JSON object, got {type(row).__name__}")
+        yield number, row
+
+
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict]]:
     with _open_text(path) as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise UserError(f"{path}, line {number}: not valid JSON ({err.msg})") from None
-            if not isinstance(row, dict):
-                raise UserError(f"{path}, line {number}: expected a JSON object, got {type(row).__name__}")
-            yield number, row
+        yield from jsonl_objects(f, path)
 
 
 def _json_rows(path: Path) -> Iterator[dict]:
