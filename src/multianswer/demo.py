@@ -38,16 +38,17 @@ class DemoPreset:
     num_generations: int = 8  # completions per prompt (GRPO group)
     prompts_per_step: int = 4
     max_completion_length: int = 48
+    format_warmup_steps: int = 0  # `multianswer train`'s format warm-up, for a base that never writes the format
     hidden_size: int = 128  # of the tiny model made here
     num_layers: int = 3
     grpo: dict = field(default_factory=dict)  # any other GRPOConfig field
 
 
 PRESETS = {
-    "tiny": DemoPreset(warmup_steps=300, rl_steps=30, eval_questions=100, learning_rate=5e-4, use_lora=False),
+    "tiny": DemoPreset(warmup_steps=1000, rl_steps=100, eval_questions=100, learning_rate=5e-4, use_lora=False),
     "smollm2": DemoPreset(
         warmup_steps=0, rl_steps=60, eval_questions=50, learning_rate=2e-5, use_lora=True,
-        num_generations=4, prompts_per_step=2, max_completion_length=96,
+        num_generations=4, prompts_per_step=2, max_completion_length=96, format_warmup_steps=16,
     ),
     # for tests: every stage, a few steps each
     "quick": DemoPreset(warmup_steps=20, rl_steps=2, eval_questions=4, learning_rate=5e-4, use_lora=False,
@@ -99,13 +100,13 @@ def build_base(out: Path, args: DemoArgs, preset: DemoPreset) -> str:
     from multianswer.models import build_tiny, load_model
     from multianswer.tasks import get_task
     from multianswer.train_warmup import format_warmup
-    from multianswer.warmup import WarmupArgs, warmup_pairs
+    from multianswer.demo_warmup import DemoWarmupArgs, warmup_pairs
 
     target = out / "base"
     if (target / "config.json").is_file():
         return str(target)
     tasks = [get_task(name) for name in EVAL_TASKS]
-    wargs = WarmupArgs(steps=preset.warmup_steps, k=args.k, seed=args.seed)
+    wargs = DemoWarmupArgs(steps=preset.warmup_steps, k=args.k, seed=args.seed)
     pairs = warmup_pairs(tasks, wargs.steps * wargs.batch_size, wargs)
     corpus = [m[0]["content"] + "\n" + m[1]["content"] + "\n" + c for m, c in pairs[:2000]]
     blank = build_tiny(out / "blank", corpus, seed=args.seed, hidden_size=preset.hidden_size, num_layers=preset.num_layers)
@@ -121,13 +122,14 @@ def build_base(out: Path, args: DemoArgs, preset: DemoPreset) -> str:
 
 def rl_config(base: str, method: str, out: Path, args: DemoArgs, preset: DemoPreset):
     """The TrainConfig of one method: same task, steps and sizes for every method."""
-    from multianswer.config import DataArgs, MethodArgs, ModelArgs, TrainConfig
+    from multianswer.config import DataArgs, MethodArgs, ModelArgs, TrainConfig, WarmupArgs
 
     per_step = preset.num_generations * preset.prompts_per_step
     return TrainConfig(
         model=ModelArgs(model=base, use_lora=preset.use_lora, lora_r=8, lora_alpha=16),
         method=MethodArgs(method=method, k=args.k),
         data=DataArgs(task=TRAIN_TASK),
+        warmup=WarmupArgs(format_warmup_steps=preset.format_warmup_steps, format_warmup_lr=1e-3, format_warmup_batch_size=4),
         grpo={
             "output_dir": str(out / "train" / method),
             "max_steps": preset.rl_steps,
@@ -138,7 +140,7 @@ def rl_config(base: str, method: str, out: Path, args: DemoArgs, preset: DemoPre
             "max_completion_length": preset.max_completion_length,
             "save_steps": max(10, preset.rl_steps // 2),
             "save_total_limit": 1,
-            "logging_steps": max(1, preset.rl_steps // 20),
+            "logging_steps": max(1, preset.rl_steps // 5),
             "report_to": [],
             "seed": args.seed,
             "disable_tqdm": not args.progress,

@@ -24,7 +24,7 @@ THINKS = ("I weigh the options.", "Several answers fit.", "I check each option."
 
 
 @dataclass
-class WarmupArgs:
+class DemoWarmupArgs:
     """Options of the demo's supervised warm-up."""
 
     steps: int = 300  # optimizer steps
@@ -55,7 +55,7 @@ def _wrong_answer(answer: str, rng: random.Random) -> str:
     return str(int(answer) + rng.choice([-2, -1, 1, 2])) if answer.isdigit() else rng.choice(["purple", "none", "0"])
 
 
-def warmup_completion(example: Example, fmt: AnswerFormat, k: int, args: WarmupArgs, rng: random.Random) -> str:
+def warmup_completion(example: Example, fmt: AnswerFormat, k: int, args: DemoWarmupArgs, rng: random.Random) -> str:
     """One imperfect target completion for `example` in format `fmt`."""
     n = k if fmt.is_multi else 1
     answers = _sample_answers(example, n, rng)
@@ -70,7 +70,7 @@ def warmup_completion(example: Example, fmt: AnswerFormat, k: int, args: WarmupA
     return format_completion([" " + a for a in answers], fmt, confidences, think=rng.choice(THINKS))
 
 
-def warmup_pairs(tasks: Sequence[Task], n: int, args: WarmupArgs) -> list[tuple[list[dict], str]]:
+def warmup_pairs(tasks: Sequence[Task], n: int, args: DemoWarmupArgs) -> list[tuple[list[dict], str]]:
     """`n` (prompt messages, target completion) pairs over `tasks` and all four formats."""
     rng = random.Random(args.seed)
     pools = [task.load("train") for task in tasks]  # lazy: only the drawn examples are built
