@@ -140,7 +140,7 @@ def rl_config(base: str, method: str, out: Path, args: DemoArgs, preset: DemoPre
             "max_completion_length": preset.max_completion_length,
             "save_steps": max(10, preset.rl_steps // 2),
             "save_total_limit": 1,
-            "logging_steps": max(1, preset.rl_steps // 5),
+            "logging_steps": max(1, preset.rl_steps // 25),
             "report_to": [],
             "seed": args.seed,
             "disable_tqdm": not args.progress,
