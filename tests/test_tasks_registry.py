@@ -16,6 +16,15 @@ def private_cache(tmp_path, monkeypatch):
     monkeypatch.delenv("MULTIANSWER_DATA", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def builtin_tasks_only(monkeypatch):
+    """Other test modules register tasks of their own at import; list only the package's."""
+    from multianswer.tasks import base
+
+    own = {name: f for name, f in base._REGISTRY.items() if f.__module__.startswith("multianswer.")}
+    monkeypatch.setattr(base, "_REGISTRY", own)
+
+
 def test_every_task_is_registered():
     assert task_names() == TASKS
     assert {"jsonl:", "hf:", "ddxplus:", "mbpp:"} <= set(task_families())
