@@ -248,50 +248,46 @@ def make_draw_question(rng: random.Random) -> Made:
 # ---------------------------------------------------------------------------- registry
 
 
-def procedural_sets(seed: int = 0, n_train: int = 20000, n_test: int = 500) -> Task:
-    """Questions with several valid answers (primes, multiples, digit sums, ...), exact gold by enumeration."""
-    return procedural_task(
-        "procedural-sets",
-        "name a member of a small number set (primes, multiples, divisors, ...); gold = the whole set",
-        make_set_question,
-        "Each answer is a single whole number written in digits.",
-        seed,
-        n_train,
-        n_test,
-    )
-
-
-def procedural_draws(seed: int = 0, n_train: int = 20000, n_test: int = 500) -> Task:
-    """Questions whose gold is one hidden draw from stated odds; the calibrated optimum is known."""
-    return procedural_task(
-        "procedural-draws",
-        "guess one random draw from stated odds (irreducible uncertainty; true probabilities in metadata)",
-        make_draw_question,
-        "Each answer is one item name from the question, in one word.",
-        seed,
-        n_train,
-        n_test,
-    )
-
-
 def make_mixed_question(rng: random.Random) -> Made:
     """Half answer-set questions, half hidden draws."""
     return (make_set_question if rng.random() < 0.5 else make_draw_question)(rng)
 
 
-def procedural_mix(seed: int = 0, n_train: int = 20000, n_test: int = 500) -> Task:
-    """Both kinds in one task: what the demo trains on."""
-    return procedural_task(
-        "procedural-mix",
+# name -> (description, question maker, the instruction the system prompt adds)
+FAMILIES: dict[str, tuple[str, Callable[[random.Random], Made], str]] = {
+    "procedural-sets": (
+        "name a member of a small number set (primes, multiples, divisors, ...); gold = the whole set",
+        make_set_question,
+        "Each answer is a single whole number written in digits.",
+    ),
+    "procedural-draws": (
+        "guess one random draw from stated odds (irreducible uncertainty; true probabilities in metadata)",
+        make_draw_question,
+        "Each answer is one item name from the question, in one word.",
+    ),
+    "procedural-mix": (  # what the demo trains on
         "procedural-sets and procedural-draws questions, half and half",
         make_mixed_question,
         "Each answer is a whole number in digits, or one item name from the question in one word.",
-        seed,
-        n_train,
-        n_test,
-    )
+    ),
+}
 
 
-register_task("procedural-sets", procedural_sets)
-register_task("procedural-draws", procedural_draws)
-register_task("procedural-mix", procedural_mix)
+def procedural(name: str, seed: int = 0, n_train: int = 20000, n_test: int = 500) -> Task:
+    """The procedural task `name` (a key of FAMILIES) with its own seed and sizes."""
+    description, maker, instruction = FAMILIES[name]
+    return procedural_task(name, description, maker, instruction, seed, n_train, n_test)
+
+
+def procedural_sets(seed: int = 0, n_train: int = 20000, n_test: int = 500) -> Task:
+    """Questions with several valid answers (primes, multiples, digit sums, ...), exact gold by enumeration."""
+    return procedural("procedural-sets", seed, n_train, n_test)
+
+
+def procedural_draws(seed: int = 0, n_train: int = 20000, n_test: int = 500) -> Task:
+    """Questions whose gold is one hidden draw from stated odds; the calibrated optimum is known."""
+    return procedural("procedural-draws", seed, n_train, n_test)
+
+
+for _name in FAMILIES:
+    register_task(_name, lambda name=_name: procedural(name))
