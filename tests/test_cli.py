@@ -37,3 +37,11 @@ def test_score_file_errors_name_the_line(tmp_path, capsys):
     assert f"{f}, line 2: not valid JSON" in err and "Traceback" not in err
     assert main(["score", str(tmp_path / "missing.jsonl")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_unknown_verifier_in_user_data_is_one_line(tmp_path, capsys):
+    f = tmp_path / "c.jsonl"
+    f.write_text('{"completion": "<think>t</think><answer1>a</answer1><confidence1>0.5</confidence1>", "answers": ["a"], "verifier": "nope"}\n')
+    assert main(["score", "--k", "1", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown verifier 'nope'" in err and "Traceback" not in err

@@ -93,13 +93,13 @@ def run_settings(args: EvalArgs) -> dict:
 
 # ---------------------------------------------------------------------------- results file
 
-def read_rows(path: Path) -> list[dict]:
-    """Rows of results.jsonl; a torn last line (the run was killed mid-write) is cut off the file."""
+def read_rows(path: Path, repair: bool = False) -> list[dict]:
+    """Rows of results.jsonl without a torn last line; `repair` (the writer only) also cuts it off the file."""
     if not path.exists():
         return []
     data = path.read_bytes()
     complete, newline, torn = data.rpartition(b"\n")
-    if torn:  # rows are written whole with their newline, so only an unfinished write lacks one
+    if torn and repair:  # rows are written whole with their newline: only an unfinished write lacks one
         with open(path, "r+b") as f:
             f.truncate(len(complete) + len(newline))
     rows = []
@@ -147,7 +147,7 @@ def evaluate(args: EvalArgs, backend: Any = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     settings = run_settings(args)
     _check_resume(out, settings)
-    done = {row["id"] for row in read_rows(out / RESULTS)}
+    done = {row["id"] for row in read_rows(out / RESULTS, repair=True)}
     pending = [(i, ex) for i, ex in enumerate(examples) if ex.id not in done]
     backend_name = None
     if pending:

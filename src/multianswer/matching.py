@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol, runtime_checkable
 
+from multianswer.errors import UnknownNameError
+
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans({c: " " for c in string.punctuation + "‘’“”–—…«»¿¡"})
 _SPACES = re.compile(r"\s+")
@@ -133,7 +135,7 @@ def get_verifier(name: str | None) -> Verifier:
     try:
         found = _VERIFIERS[name]
     except KeyError:
-        raise KeyError(f"unknown verifier {name!r}; registered: {', '.join(sorted(_VERIFIERS))}") from None
+        raise UnknownNameError(f"unknown verifier {name!r}; registered: {', '.join(sorted(_VERIFIERS))}") from None
     if isinstance(found, str):
         module, attr = found.split(":")
         found = _VERIFIERS[name] = getattr(importlib.import_module(module), attr)()

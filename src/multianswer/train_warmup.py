@@ -67,26 +67,33 @@ def format_warmup(model, tokenizer, rows: Sequence[tuple[list[dict], str]], step
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / max(1, steps)))
     )
-    side, tokenizer.padding_side = tokenizer.padding_side, "right"
-    device = next(model.parameters()).device
+    device, pad = next(model.parameters()).device, tokenizer.pad_token_id
+    encoded: dict[int, tuple[list[int], list[int]]] = {}  # row -> (ids, labels), built on first use
+
+    def encode(i: int) -> tuple[list[int], list[int]]:
+        if i not in encoded:  # prompt and completion tokenised apart, as GRPO sees them
+            messages, target = rows[i]
+            prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+            t = tokenizer(target + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
+            encoded[i] = (p + t, [-100] * len(p) + t)  # learn the completion, not the prompt
+        return encoded[i]
+
     losses = []
     model.train()
     for _ in tqdm(range(steps), desc="format warm-up", leave=False, disable=not progress):
-        batch = rng.sample(list(rows), min(batch_size, len(rows)))
-        prompts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p, _ in batch]
-        texts = [p + target + tokenizer.eos_token for p, (_, target) in zip(prompts, batch)]
-        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-        labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)  # (B, T)
-        for i, prompt in enumerate(prompts):  # learn the completion, not the prompt
-            labels[i, : len(tokenizer(prompt, add_special_tokens=False)["input_ids"])] = -100
-        loss = model(**enc, labels=labels).loss
+        batch = [encode(i) for i in rng.sample(range(len(rows)), min(batch_size, len(rows)))]
+        width = max(len(ids) for ids, _ in batch)
+        input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids, _ in batch], device=device)  # (B, T)
+        labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in batch], device=device)  # (B, T)
+        mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in batch], device=device)
+        loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
         losses.append(loss.item())
-    tokenizer.padding_side = side
     model.eval()
     if losses:
         log.info("format warm-up: %d steps, loss %.3f -> %.3f", steps, losses[0], losses[-1])
