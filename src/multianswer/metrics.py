@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from multianswer.matching import normalize_answer
+from multianswer.matching import distinct_count, normalize_answer
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -52,7 +52,7 @@ def distinct_correct(candidates: Sequence[str], correct: Sequence[bool]) -> int:
 
 def diversity(candidates: Sequence[str]) -> int:
     """Number of distinct candidates (after normalisation)."""
-    return len({normalize_answer(a) for a in candidates})
+    return distinct_count(candidates)
 
 
 def gold_recall(matched_gold: Sequence[int | None], n_gold: int) -> float:

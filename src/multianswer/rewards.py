@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from multianswer.formats import AnswerFormat, ParsedCompletion, as_format, parse_completion
-from multianswer.matching import get_verifier, has_duplicates, normalize_answer
+from multianswer.matching import distinct_count, get_verifier, has_duplicates
+from multianswer.metrics import distinct_correct
 
 RewardFn = Callable[..., list[float]]
 METHODS = ("rlvr", "rlcr", "multi-rlvr", "multi-rlcr")
@@ -43,7 +44,7 @@ class Scored:
         return not has_duplicates(self.parsed.answers)
 
     def n_distinct_correct(self) -> int:
-        return len({normalize_answer(a) for a, y in zip(self.parsed.answers, self.correct) if y})
+        return distinct_correct(self.parsed.answers, self.correct)
 
 
 def completion_text(completion: object) -> str:
@@ -119,7 +120,7 @@ def uniqueness_term(s: Scored, k: int) -> float:
     """Distinct candidates / K (after normalisation); 0 on bad format."""
     if not s.parsed.format_ok:
         return 0.0
-    return len({normalize_answer(a) for a in s.parsed.answers}) / k
+    return distinct_count(s.parsed.answers) / k
 
 
 def rlcr_term(s: Scored) -> float:
@@ -153,9 +154,7 @@ def answer_set_stats(scored: Sequence[Scored]) -> dict[str, float]:
         "answer_set/candidates_written": sum(s.parsed.n_written for s in scored) / len(scored),
     }
     if ok:
-        stats["answer_set/distinct_candidates"] = sum(
-            len({normalize_answer(a) for a in s.parsed.answers}) for s in ok
-        ) / len(ok)
+        stats["answer_set/distinct_candidates"] = sum(distinct_count(s.parsed.answers) for s in ok) / len(ok)
         stats["answer_set/any_correct"] = sum(any(s.correct) for s in ok) / len(ok)
         with_p = [s for s in ok if s.parsed.confidences is not None]
         if with_p:
