@@ -46,6 +46,8 @@ def generate_answers(
         raise UserError(f"k must be at least 1, got {k}")
     if temperature is None:
         temperature = 0.0 if fmt.is_multi else 0.7
+    if temperature < 0 or not 0 < top_p <= 1 or max_new_tokens < 1:  # before a model is loaded
+        raise UserError(f"need temperature >= 0, 0 < top_p <= 1 and max_new_tokens >= 1, got {temperature}, {top_p}, {max_new_tokens}")
     gen = make_backend(model, backend, batch_size, progress=progress)
     k_prompt, n = (k, 1) if fmt.is_multi else (1, k)
     prompts = [chat_messages(q, fmt, k_prompt, instruction) for q in questions]

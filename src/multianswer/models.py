@@ -23,6 +23,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from multianswer.errors import UserError
+from multianswer.tasks.sources import cache_dir  # one cache root for data and models
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CHATML_TEMPLATE = (
@@ -36,11 +37,6 @@ _DTYPES = {
     "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
     "fp16": torch.float16, "float16": torch.float16,
 }
-
-
-def cache_dir() -> Path:
-    """Where built-in models are stored: $MULTIANSWER_CACHE or ~/.cache/multianswer."""
-    return Path(os.environ.get("MULTIANSWER_CACHE") or Path.home() / ".cache" / "multianswer")
 
 
 def default_device() -> str:
