@@ -213,28 +213,36 @@ def knowledge_task(name: str, description: str, build: Callable[[int], list[dict
     return Task(name, description, f"{source} (offline, cached)", load, ("train", "test"), instruction, sizes=sizes)
 
 
-def country_borders(seed: int = 0) -> Task:
-    """'Name a country that borders X.' Gold = every neighbour, with its common names."""
-    return knowledge_task(
-        "country-borders",
+# name -> (description, builder, the instruction the system prompt adds)
+FAMILIES = {
+    "country-borders": (
         "name a country that borders a given country; gold = all its neighbours",
         build_borders,
         "Each answer is the name of one country.",
-        seed,
-    )
+    ),
+    "country-cities": (
+        "name one of the 5 largest cities of a country; gold = those cities",
+        build_cities,
+        "Each answer is the name of one city.",
+    ),
+}
+
+
+def knowledge_family(name: str, seed: int = 0) -> Task:
+    """The offline knowledge task `name` (a key of FAMILIES)."""
+    description, build, instruction = FAMILIES[name]
+    return knowledge_task(name, description, build, instruction, seed)
+
+
+def country_borders(seed: int = 0) -> Task:
+    """'Name a country that borders X.' Gold = every neighbour, with its common names."""
+    return knowledge_family("country-borders", seed)
 
 
 def country_cities(seed: int = 0) -> Task:
     """'Name one of the 5 largest cities of X.' Gold = those cities, with alternate names."""
-    return knowledge_task(
-        "country-cities",
-        "name one of the 5 largest cities of a country; gold = those cities",
-        build_cities,
-        "Each answer is the name of one city.",
-        seed,
-    )
+    return knowledge_family("country-cities", seed)
 
 
-register_task("country-borders", country_borders)
-register_task("country-cities", country_cities)
-
+for _name in FAMILIES:
+    register_task(_name, lambda name=_name: knowledge_family(name))
