@@ -15,8 +15,8 @@ import shutil
 import time
 from pathlib import Path
 
-from multianswer.demo import EVAL_TASKS, DemoArgs, run_demo
-from multianswer.evaluate import load_run
+from multianswer.demo.pipeline import EVAL_TASKS, DemoArgs, run_demo
+from multianswer.evaluation.runner import load_run
 
 
 def checks(out: Path, k: int) -> list[tuple[str, str, float | None, float | None, bool | None]]:

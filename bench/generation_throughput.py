@@ -15,8 +15,8 @@ import time
 
 import torch
 
-from multianswer.generation import HFBackend, SamplingArgs, prompt_token_ids
-from multianswer.models import load_model
+from multianswer.generation.backends import HFBackend, SamplingArgs, prompt_token_ids
+from multianswer.models.loading import load_model
 from multianswer.tasks import get_task, prompt_messages
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 import time
 
-from multianswer.formats import format_completion, parse_completion
-from multianswer.rewards import _score_cached, build_rewards
+from multianswer.core.formats import format_completion, parse_completion
+from multianswer.core.rewards import _score_cached, build_rewards
 
 
 def make_completions(n: int, k: int, seed: int = 0) -> list[str]:

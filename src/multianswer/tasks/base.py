@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from multianswer.errors import UserError
-from multianswer.formats import AnswerFormat, as_format, chat_messages
+from multianswer.core.errors import UserError
+from multianswer.core.formats import AnswerFormat, as_format, chat_messages
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from multianswer.errors import UserError
+from multianswer.core.errors import UserError
 from multianswer.tasks.base import Example, Task, register_task
 from multianswer.tasks.sources import HubSource, as_list, resolve_local, split_rows
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from multianswer.errors import UserError
+from multianswer.core.errors import UserError
 from multianswer.tasks.base import Example, Task, register_task
 from multianswer.tasks.sources import DOCS_HINT, as_list, load_hub, numbered_records
 

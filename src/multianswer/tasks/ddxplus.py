@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
 
-from multianswer.errors import UserError
+from multianswer.core.errors import UserError
 from multianswer.tasks.base import Example, Task, register_task
 from multianswer.tasks.sources import (
     DOCS_HINT,

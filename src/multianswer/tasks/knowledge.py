@@ -19,7 +19,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 
-from multianswer.errors import UserError
+from multianswer.core.errors import UserError
 from multianswer.tasks.base import Example, Task, register_task
 from multianswer.tasks.sources import cache_dir, read_records, write_jsonl_atomic
 

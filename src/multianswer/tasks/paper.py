@@ -11,7 +11,7 @@ import random
 from functools import lru_cache
 from typing import Any
 
-from multianswer.matching import normalize_answer
+from multianswer.core.matching import normalize_answer
 from multianswer.tasks.base import Example, Task, register_task
 from multianswer.tasks.sources import HubSource, split_rows
 

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from multianswer.errors import UserError
+from multianswer.core.errors import UserError
+from multianswer.core.paths import cache_dir  # noqa: F401  (tasks import it from here)
 
 DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".csv", ".csv.gz", ".parquet", ".zip")
 # words in a file name that say which upstream split it holds
@@ -36,12 +37,6 @@ SPLIT_WORDS = {
 }
 DOCS_HINT = "see docs/data.md"
 T = TypeVar("T")
-
-
-def cache_dir() -> Path:
-    """The folder for built data sets: $MULTIANSWER_CACHE, else ~/.cache/multianswer."""
-    root = os.environ.get("MULTIANSWER_CACHE") or Path.home() / ".cache" / "multianswer"
-    return Path(root)
 
 
 def write_jsonl_atomic(path: Path, rows: Iterable[dict]) -> None:

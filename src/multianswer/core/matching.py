@@ -1,0 +1,152 @@
+"""Answer matching: normalisation, gold sets with aliases, numeric equivalence, verifiers.
+
+A verifier labels each candidate of one completion correct or not against that example's
+gold. Verifiers take all candidates at once so that an expensive one (the code sandbox)
+can check them in parallel. Register new ones with `register_verifier`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import string
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Protocol, runtime_checkable
+
+from multianswer.core.errors import UnknownNameError
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = str.maketrans({c: " " for c in string.punctuation + "‘’“”–—…«»¿¡"})
+_SPACES = re.compile(r"\s+")
+_NUMBER_WORDS = {
+    w: i
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen sixteen seventeen eighteen nineteen twenty".split()
+    )
+}
+
+
+@lru_cache(maxsize=65536)
+def normalize_answer(text: str) -> str:
+    """NFKC, lower case, punctuation and articles removed, white space collapsed."""
+    text = unicodedata.normalize("NFKC", text).casefold().translate(_PUNCT)
+    # an answer that is only an article ("A", as in option A) keeps it
+    stripped = _SPACES.sub(" ", _ARTICLES.sub(" ", text)).strip()
+    return stripped or _SPACES.sub(" ", text).strip()
+
+
+def parse_number(text: str, words: bool = False) -> float | None:
+    """'3', '3.0', '1,000', '-2.5', '50%' -> a float; number words ('three') when `words`."""
+    t = unicodedata.normalize("NFKC", text).strip().casefold().replace(",", "").replace("$", "")
+    t = t[:-1].strip() if t.endswith("%") else t
+    if words and t in _NUMBER_WORDS:
+        return float(_NUMBER_WORDS[t])
+    if not t or len(t) > 64:
+        return None
+    try:
+        value = float(t)
+    except ValueError:
+        return None
+    return value if value == value and abs(value) != float("inf") else None
+
+
+@dataclass(frozen=True)
+class GoldSet:
+    """The accepted answers of one example; each answer may have several aliases."""
+
+    answers: tuple[tuple[str, ...], ...]  # one tuple of aliases per distinct gold answer
+
+    @classmethod
+    def from_raw(cls, raw: object) -> GoldSet:
+        """Build from a string, a list of strings, or a list whose items are alias lists."""
+        if isinstance(raw, GoldSet):
+            return raw
+        if raw is None:
+            return cls(())
+        if isinstance(raw, str):
+            raw = [raw]
+        groups = []
+        for item in raw:
+            aliases = (item,) if isinstance(item, str) else tuple(str(a) for a in item)
+            if aliases:
+                groups.append(aliases)
+        return cls(tuple(groups))
+
+    def index_of(self, candidate: str, numeric: bool = True, number_words: bool = False) -> int | None:
+        """Index of the gold answer that `candidate` matches, or None."""
+        key = normalize_answer(candidate)
+        num = parse_number(candidate, number_words) if numeric else None
+        for i, aliases in enumerate(self.answers):
+            for alias in aliases:
+                if key and key == normalize_answer(alias):
+                    return i
+                if num is not None:
+                    gold_num = parse_number(alias, number_words)
+                    if gold_num is not None and abs(gold_num - num) <= 1e-9 * max(1.0, abs(num)):
+                        return i
+        return None
+
+
+@runtime_checkable
+class Verifier(Protocol):
+    """Labels each candidate correct (True) or not against one example's gold."""
+
+    def __call__(self, candidates: Sequence[str], gold: object) -> list[bool]: ...
+
+
+class MatchVerifier:
+    """Normalised exact match against a gold set with aliases, plus numeric equivalence."""
+
+    def __init__(self, numeric: bool = True, number_words: bool = False):
+        self.numeric, self.number_words = numeric, number_words
+
+    def __call__(self, candidates: Sequence[str], gold: object) -> list[bool]:
+        gold_set = GoldSet.from_raw(gold)
+        return [gold_set.index_of(c, self.numeric, self.number_words) is not None for c in candidates]
+
+    def matched_gold(self, candidates: Sequence[str], gold: object) -> list[int | None]:
+        """Which gold answer (index) each candidate hits; for gold-set recall."""
+        gold_set = GoldSet.from_raw(gold)
+        return [gold_set.index_of(c, self.numeric, self.number_words) for c in candidates]
+
+
+# Built-ins are named by import path so that importing this module stays cheap and
+# the bottom layer never imports the sandbox.
+_VERIFIERS: dict[str, Verifier | str] = {
+    "match": MatchVerifier(),
+    "exact": MatchVerifier(numeric=False),
+    "numeric-words": MatchVerifier(number_words=True),
+    "code": "multianswer.sandbox:CodeVerifier",
+}
+
+
+def register_verifier(name: str, verifier: Verifier | Callable[[Sequence[str], object], list[bool]]) -> None:
+    """Make `verifier` available under `name` (the value of a data set's `verifier` column)."""
+    _VERIFIERS[name] = verifier
+
+
+def get_verifier(name: str | None) -> Verifier:
+    """The verifier registered under `name` ('match' when None or empty)."""
+    name = name or "match"
+    try:
+        found = _VERIFIERS[name]
+    except KeyError:
+        raise UnknownNameError(f"unknown verifier {name!r}; registered: {', '.join(sorted(_VERIFIERS))}") from None
+    if isinstance(found, str):
+        module, attr = found.split(":")
+        found = _VERIFIERS[name] = getattr(importlib.import_module(module), attr)()
+    return found
+
+
+def distinct_count(candidates: Iterable[str]) -> int:
+    """How many candidates differ after normalisation (case-insensitive)."""
+    return len({normalize_answer(c) for c in candidates})
+
+
+def has_duplicates(candidates: Sequence[str]) -> bool:
+    """True when two candidates are the same after normalisation."""
+    return distinct_count(candidates) < len(candidates)

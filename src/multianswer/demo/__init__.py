@@ -1,0 +1,1 @@
+"""`multianswer demo`: the paper's effect end to end at toy scale."""

@@ -1,0 +1,265 @@
+"""`multianswer demo`: the paper's effect at toy scale, end to end on a laptop CPU.
+
+    1. base     a tiny transformer with a small tokenizer, made here and warmed up
+                (supervised) on the procedural tasks: it writes every format, imperfectly
+    2. RL       the same number of GRPO steps for rlvr, multi-rlvr and multi-rlcr,
+                through `multianswer.training.trainer` (the code behind `multianswer train`)
+    3. eval     held-out questions of both kinds through `multianswer.evaluation.runner`: the
+                single-answer model sampled k = K times against one K-answer generation
+    4. compare  one table per kind of question, and HTML reports with plots
+
+`--model smollm2` runs the same pipeline from the offline SmolLM2-135M-Instruct with LoRA.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from multianswer.core.errors import UserError
+
+METHODS = ("rlvr", "multi-rlvr", "multi-rlcr")
+EVAL_TASKS = ("procedural-sets", "procedural-draws")
+TRAIN_TASK = "procedural-mix"
+
+
+@dataclass
+class DemoPreset:
+    """Sizes of one demo run; the presets fit the time budget on 2 CPU cores."""
+
+    warmup_steps: int  # supervised steps that make the base model (0: use the model as it is)
+    rl_steps: int  # GRPO steps per method
+    eval_questions: int  # held-out questions per kind
+    learning_rate: float
+    use_lora: bool
+    num_generations: int = 8  # completions per prompt (GRPO group)
+    prompts_per_step: int = 4
+    max_completion_length: int = 48
+    format_warmup_steps: int = 0  # `multianswer train`'s format warm-up, for a base that never writes the format
+    hidden_size: int = 128  # of the tiny model made here
+    num_layers: int = 3
+    grpo: dict = field(default_factory=dict)  # any other GRPOConfig field
+
+
+PRESETS = {
+    "tiny": DemoPreset(warmup_steps=1000, rl_steps=100, eval_questions=100, learning_rate=5e-4, use_lora=False),
+    "smollm2": DemoPreset(
+        warmup_steps=0, rl_steps=60, eval_questions=50, learning_rate=2e-5, use_lora=True,
+        num_generations=4, prompts_per_step=2, max_completion_length=96, format_warmup_steps=16,
+    ),
+    # for tests: every stage, a few steps each
+    "quick": DemoPreset(warmup_steps=20, rl_steps=2, eval_questions=4, learning_rate=5e-4, use_lora=False,
+                        num_generations=4, prompts_per_step=2, max_completion_length=32),
+}
+
+
+@dataclass
+class DemoArgs:
+    """Options of `multianswer demo` (the CLI flags have the same names)."""
+
+    out: str = "demo-out"
+    model: str = "tiny"  # tiny | smollm2 | quick
+    budget_minutes: float = 10.0  # what the time-left estimate counts down from
+    k: int = 3
+    seed: int = 0
+    progress: bool = True
+
+
+class Stages:
+    """Prints which stage runs, how long the demo has run and about how long is left."""
+
+    def __init__(self, names: list[str], budget_s: float):
+        self.names, self.budget_s, self.start, self.done = names, budget_s, time.monotonic(), 0
+
+    def begin(self, name: str) -> None:
+        elapsed = time.monotonic() - self.start
+        left = max(0.0, self.budget_s - elapsed)
+        print(f"\n[{self.done + 1}/{len(self.names)}] {name}   (elapsed {_mmss(elapsed)}, {_mmss(left)} of the budget left)", flush=True)
+
+    def end(self) -> None:
+        self.done += 1
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+
+def _mmss(seconds: float) -> str:
+    return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
+
+
+# ---------------------------------------------------------------------------- stages
+
+
+def build_base(out: Path, args: DemoArgs, preset: DemoPreset) -> str:
+    """The base model every method starts from: a warmed-up tiny model, or SmolLM2 as shipped."""
+    if args.model == "smollm2":
+        return "smollm2"
+    from multianswer.models.loading import build_tiny, load_model
+    from multianswer.tasks import get_task
+    from multianswer.training.format_warmup import format_warmup
+    from multianswer.demo.pretraining import DemoWarmupArgs, warmup_pairs
+
+    target = out / "base"
+    if (target / "config.json").is_file():
+        return str(target)
+    tasks = [get_task(name) for name in EVAL_TASKS]
+    wargs = DemoWarmupArgs(steps=preset.warmup_steps, k=args.k, seed=args.seed)
+    pairs = warmup_pairs(tasks, wargs.steps * wargs.batch_size, wargs)
+    corpus = [m[0]["content"] + "\n" + m[1]["content"] + "\n" + c for m, c in pairs[:2000]]
+    blank = build_tiny(out / "blank", corpus, seed=args.seed, hidden_size=preset.hidden_size, num_layers=preset.num_layers)
+    model, tokenizer = load_model(str(blank), device="cpu")
+    losses = format_warmup(model, tokenizer, pairs, wargs.steps, wargs.lr, wargs.batch_size, args.seed, args.progress)
+    print(f"warm-up loss {losses[0]:.2f} -> {sum(losses[-10:]) / min(10, len(losses)):.2f} over {len(losses)} steps")
+    tmp = out / "base.tmp"
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    tmp.rename(target)
+    return str(target)
+
+
+def rl_config(base: str, method: str, out: Path, args: DemoArgs, preset: DemoPreset):
+    """The TrainConfig of one method: same task, steps and sizes for every method."""
+    from multianswer.training.config import DataArgs, MethodArgs, ModelArgs, TrainConfig, WarmupArgs
+
+    per_step = preset.num_generations * preset.prompts_per_step
+    return TrainConfig(
+        model=ModelArgs(model=base, use_lora=preset.use_lora, lora_r=8, lora_alpha=16),
+        method=MethodArgs(method=method, k=args.k),
+        data=DataArgs(task=TRAIN_TASK),
+        warmup=WarmupArgs(format_warmup_steps=preset.format_warmup_steps, format_warmup_lr=1e-3, format_warmup_batch_size=4),
+        grpo={
+            "output_dir": str(out / "train" / method),
+            "max_steps": preset.rl_steps,
+            "learning_rate": preset.learning_rate,
+            "warmup_steps": 0.05,
+            "per_device_train_batch_size": per_step,
+            "num_generations": preset.num_generations,
+            "max_completion_length": preset.max_completion_length,
+            "save_steps": max(10, preset.rl_steps // 2),
+            "save_total_limit": 1,
+            "logging_steps": max(1, preset.rl_steps // 25),
+            "report_to": [],
+            "seed": args.seed,
+            "disable_tqdm": not args.progress,
+            **preset.grpo,
+        },
+    )
+
+
+def eval_runs(models: dict[str, str], args: DemoArgs) -> list[tuple[str, str, str, str]]:
+    """(run name, model, format, task) of every evaluation: base reference, k samples, K answers."""
+    runs = []
+    for task in EVAL_TASKS:
+        runs.append(("base-multi-conf", models["base"], "multi-conf", task))  # uncalibrated reference
+        runs.append((f"rlvr-{args.k}-samples", models["rlvr"], "single", task))
+        runs.append(("multi-rlvr", models["multi-rlvr"], "multi", task))
+        runs.append(("multi-rlcr", models["multi-rlcr"], "multi-conf", task))
+    return runs
+
+
+def run_demo(args: DemoArgs) -> dict:
+    """Run every stage; returns {task: compare table (Markdown)} and writes reports under args.out."""
+    from multianswer.evaluation.compare import write_comparison
+    from multianswer.evaluation.runner import EvalArgs, evaluate
+    from multianswer.training.trainer import last_complete_checkpoint, train
+
+    if args.model not in PRESETS:
+        raise UserError(f"--model must be one of {', '.join(PRESETS)}, got {args.model!r}")
+    if args.k < 2:
+        raise UserError(f"--k must be at least 2 for a multi-answer demo, got {args.k}")
+    preset = PRESETS[args.model]
+    if not args.progress:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    names = ["base model"] + [f"RL: {m}" for m in METHODS] + ["evaluation", "comparison"]
+    stages = Stages(names, args.budget_minutes * 60)
+
+    stages.begin(names[0])
+    models = {"base": build_base(out, args, preset)}
+    stages.end()
+
+    for method in METHODS:
+        stages.begin(f"RL: {method} ({preset.rl_steps} GRPO steps on {TRAIN_TASK})")
+        final = out / "train" / method / "final"
+        if not (final / "config.json").is_file():
+            cfg = rl_config(models["base"], method, out, args, preset)
+            resume = last_complete_checkpoint(Path(cfg.grpo["output_dir"])) is not None  # a killed demo goes on
+            result = train(cfg, resume=resume)
+            s = result.summary()
+            print(f"{method}: reward {_fmt(s.get('reward_first10'))} -> {_fmt(s.get('reward_last10'))}, "
+                  f"{_fmt(s.get('seconds_per_step'))} s/step")
+        models[method] = str(final)
+        stages.end()
+
+    stages.begin(f"evaluation ({preset.eval_questions} held-out questions of each kind)")
+    dirs: dict[str, list[Path]] = {task: [] for task in EVAL_TASKS}
+    for name, model, fmt, task in eval_runs(models, args):
+        run_dir = out / "eval" / task / name
+        evaluate(EvalArgs(
+            model=model, task=task, out=str(run_dir), format=fmt, k=args.k, limit=preset.eval_questions,
+            temperature=0.7, max_new_tokens=preset.max_completion_length, seed=args.seed,
+            batch_size=32, bootstrap=200, progress=args.progress,
+        ))
+        dirs[task].append(run_dir)
+    stages.end()
+
+    stages.begin("comparison")
+    tables = {}
+    for task, task_dirs in dirs.items():
+        _, html, _ = write_comparison(task_dirs, out / "compare" / task)
+        tables[task] = effect_table(task_dirs)
+        print(f"\n{task} ({preset.eval_questions} held-out questions, K = {args.k}):\n\n{tables[task]}\n\nfull report: {html}")
+    stages.end()
+    (out / "demo.json").write_text(json.dumps({"args": asdict(args), "preset": asdict(preset), "seconds": stages.elapsed()}, indent=2))
+    print(f"\ndemo finished in {_mmss(stages.elapsed())}; everything is in {out}/")
+    return tables
+
+
+EFFECT_COLUMNS = (  # (summary key, header)
+    ("format_rate", "format"), ("coverage", "coverage@K"), ("distinct_correct", "distinct correct"),
+    ("top1", "top-1"), ("set_brier", "set Brier"), ("ece", "ECE"), ("tokens_per_question", "tokens/question"),
+)
+
+
+def effect_table(run_dirs: list[Path]) -> str:
+    """The demo's Markdown table: one row per run, the metrics of the paper's claim."""
+    from multianswer.evaluation.runner import load_run
+
+    summaries = [load_run(d)[0] for d in run_dirs]
+    single = next((s for s in summaries if not s.get("format", "").startswith("multi")), None)
+    head = ["run"] + [h for _, h in EFFECT_COLUMNS] + ["token ratio"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" + "---:|" * (len(head) - 1)]
+    for d, s in zip(run_dirs, summaries):
+        ratio = s["tokens_per_question"] / single["tokens_per_question"] if single and single.get("tokens_per_question") else None
+        cells = [_fmt(s.get(key)) for key, _ in EFFECT_COLUMNS] + [_fmt(ratio)]
+        lines.append(f"| {d.name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _fmt(x) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+# ---------------------------------------------------------------------------- command line
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Options of `multianswer demo`."""
+    parser.add_argument("--out", default="demo-out", help="folder for models, evaluations and reports")
+    parser.add_argument("--model", default="tiny", choices=sorted(PRESETS), help="tiny: made here (~10 min); smollm2: offline SmolLM2-135M with LoRA; quick: a smoke test")
+    parser.add_argument("--budget-minutes", type=float, default=10.0, help="time budget used for the time-left estimate")
+    parser.add_argument("--k", type=int, default=3, help="candidates per answer set, and samples of the single-answer model")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every stage")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `multianswer demo`."""
+    run_demo(DemoArgs(out=args.out, model=args.model, budget_minutes=args.budget_minutes, k=args.k, seed=args.seed, progress=args.progress))
+    return 0

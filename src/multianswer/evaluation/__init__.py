@@ -1,0 +1,1 @@
+"""Evaluation: the runner, per-question scoring summaries, reports and comparisons."""

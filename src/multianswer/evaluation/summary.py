@@ -1,0 +1,191 @@
+"""Scoring one question's completions into a results row, and rows into a summary with bootstrap CIs.
+
+A row holds a question's *answer sets*: for multi formats one set per generation (its K
+candidates), for single formats one set made of all its sampled answers (so coverage is "any
+sample correct" and distinct-correct counts over samples). Per-question metrics are computed
+here from the sets with `multianswer.core.metrics`; the summary averages them over questions and
+pools the (p, y) pairs for ECE and AUROC. Everything is recomputable from results.jsonl alone.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+from multianswer.core import metrics
+from multianswer.core.formats import AnswerFormat, as_format
+from multianswer.core.matching import get_verifier
+from multianswer.core.rewards import score_completion
+
+RUN_KEYS = ("model", "task", "split", "format", "k", "samples", "temperature", "top_p", "max_new_tokens", "seed", "backend")
+
+
+def _matched_gold(verifier_name: str, answers: list[str], gold: object) -> list[int | None] | None:
+    """Which gold answer each candidate hits, when the verifier can say (match-style verifiers)."""
+    try:
+        verifier = get_verifier(verifier_name)
+    except KeyError:
+        return None
+    matched = getattr(verifier, "matched_gold", None)
+    return None if matched is None else list(matched(answers, gold))
+
+
+def score_completions(texts: Sequence[str], fmt: AnswerFormat | str, k: int, gold: object, verifier: str = "match") -> list[dict]:
+    """Parse and verify each completion: answers, confidences, correctness, gold indices hit."""
+    fmt = as_format(fmt)
+    k_prompt = k if fmt.is_multi else 1
+    out = []
+    for text in texts:
+        scored = score_completion(text, fmt, k_prompt, gold, verifier)
+        answers = list(scored.parsed.answers)
+        out.append({
+            "format_ok": scored.parsed.format_ok,
+            "reason": scored.parsed.reason,
+            "answers": answers,
+            "confidences": list(scored.parsed.confidences) if scored.parsed.confidences is not None else None,
+            "correct": list(scored.correct),
+            "matched_gold": _matched_gold(verifier, answers, gold) if scored.parsed.format_ok else None,
+        })
+    return out
+
+
+def answer_sets(completions: list[dict], fmt: AnswerFormat | str) -> list[dict]:
+    """The answer sets of a question: one per generation (multi) or all samples pooled (single)."""
+    fmt = as_format(fmt)
+    if fmt.is_multi:
+        return [
+            {k: c[k] for k in ("answers", "confidences", "correct", "matched_gold")} | {"parsed": c["format_ok"]}
+            for c in completions
+        ]
+    ok = [c for c in completions if c["format_ok"]]  # a failed sample adds no candidate (it still counts in n)
+    has_p = fmt.has_confidence
+    matched = [c["matched_gold"] for c in ok]
+    return [{
+        "answers": [a for c in ok for a in c["answers"]],
+        "confidences": [p for c in ok for p in c["confidences"]] if has_p else None,
+        "correct": [y for c in ok for y in c["correct"]],
+        "matched_gold": None if any(m is None for m in matched) else [g for m in matched for g in m],
+        "parsed": bool(ok),
+    }]
+
+
+def question_metrics(completions: list[dict], tokens: list[int], fmt: AnswerFormat | str, k: int, n_gold: int) -> dict:
+    """Per-question metrics (each a number or None) from its scored completions and their token counts."""
+    fmt = as_format(fmt)
+    sets = answer_sets(completions, fmt)
+    m: dict[str, Any] = {"format_rate": metrics.mean([1.0 if c["format_ok"] else 0.0 for c in completions])}
+    if fmt.is_multi:
+        for i in range(1, k + 1):  # candidates ranked by stated confidence, by position without one
+            m[f"pass@{i}"] = metrics.mean([metrics.pass_at_i(s["correct"], i, s["confidences"]) for s in sets])
+    else:
+        n, c = len(completions), sum(1 for x in completions if x["format_ok"] and x["correct"][0])
+        for i in range(1, k + 1):  # the unbiased estimator over the n samples
+            m[f"pass@{i}"] = metrics.pass_at_k(n, c, i)
+    m["top1"] = m["pass@1"]
+    m["coverage"] = metrics.mean([metrics.coverage(s["correct"]) for s in sets])
+    m["distinct_correct"] = metrics.mean([metrics.distinct_correct(s["answers"], s["correct"]) for s in sets])
+    m["diversity"] = metrics.mean([metrics.diversity(s["answers"]) for s in sets])
+    recall_ok = n_gold > 1 and all(s["matched_gold"] is not None for s in sets if s["parsed"])
+    m["gold_recall"] = (
+        metrics.mean([metrics.gold_recall(s["matched_gold"] or [], n_gold) for s in sets]) if recall_ok else None
+    )
+    if fmt.has_confidence:
+        parsed = [s for s in sets if s["parsed"]]  # calibration is only defined where confidences were stated
+        m["set_brier"] = metrics.mean([metrics.set_brier(s["confidences"], s["correct"]) for s in parsed]) if parsed else None
+        m["confidence_sum"] = metrics.mean([sum(s["confidences"]) for s in parsed]) if parsed else None
+    m["tokens"] = float(sum(tokens))
+    m["tokens_per_completion"] = metrics.mean([float(t) for t in tokens])
+    return {key: _clean(v) for key, v in m.items()}
+
+
+def _clean(value: Any) -> Any:
+    """NaN (an undefined mean) becomes None: JSON has no NaN."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def confidence_pairs(rows: Sequence[dict], fmt: AnswerFormat | str) -> tuple[list[float], list[bool]]:
+    """The flattened (p_i, y_i) pairs of all answer sets of all rows."""
+    ps: list[float] = []
+    ys: list[bool] = []
+    for row in rows:
+        for s in answer_sets(row["completions"], fmt):
+            if s["parsed"] and s["confidences"] is not None:
+                ps += s["confidences"]
+                ys += s["correct"]
+    return ps, ys
+
+
+# ---------------------------------------------------------------------------- summary
+
+SUMMARY_METRICS = {  # summary key -> per-question metric key (pass@i are added after top1)
+    "format_rate": "format_rate", "top1": "top1", "coverage": "coverage",
+    "distinct_correct": "distinct_correct", "diversity": "diversity", "gold_recall": "gold_recall",
+    "tokens_per_question": "tokens", "tokens_per_completion": "tokens_per_completion",
+    "set_brier": "set_brier", "confidence_sum": "confidence_sum",
+}
+
+
+def _percentile_ci(samples: list[float]) -> list[float] | None:
+    kept = sorted(s for s in samples if s is not None and not math.isnan(s))
+    if not kept:
+        return None
+    import numpy as np
+
+    lo, hi = np.percentile(kept, [2.5, 97.5])
+    return [float(lo), float(hi)]
+
+
+def summarize(rows: Sequence[dict], run: dict, n_bootstrap: int = 1000, seed: int = 0) -> dict:
+    """The summary of a run: run metadata, every metric's mean over questions, and bootstrap 95% CIs.
+
+    Rows are put in task order first, so the result does not depend on the order they were
+    written in (an interrupted and resumed run summarises like an uninterrupted one).
+    """
+    import numpy as np
+
+    rows = sorted(rows, key=lambda r: (r["index"], r["id"]))
+    fmt, k = as_format(run["format"]), int(run["k"])
+    summary: dict[str, Any] = {key: run.get(key) for key in RUN_KEYS}
+    summary["n_questions"] = len(rows)
+    summary["bootstrap"] = n_bootstrap
+    rng = np.random.default_rng(seed)
+    # one (B, n) resample of question indices, shared by all metrics
+    draws = rng.integers(0, len(rows), size=(n_bootstrap, len(rows))) if rows and n_bootstrap else None
+
+    names: dict[str, str] = {}
+    for key, metric in SUMMARY_METRICS.items():
+        if key in ("set_brier", "confidence_sum") and not fmt.has_confidence:
+            continue
+        names[key] = metric
+        if key == "top1":
+            names |= {f"pass@{i}": f"pass@{i}" for i in range(1, k + 1)}
+    for key, metric in names.items():
+        values = np.array([np.nan if r["metrics"].get(metric) is None else r["metrics"][metric] for r in rows], dtype=float)
+        summary[key] = _clean(metrics.mean(values.tolist()))
+        if draws is not None and not np.all(np.isnan(values)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # "mean of empty slice": a resample of all-None
+                boot = np.nanmean(values[draws], axis=1)
+            summary[f"{key}_ci"] = _percentile_ci(boot.tolist())
+        else:
+            summary[f"{key}_ci"] = None
+    summary["n_gold_sets"] = sum(1 for r in rows if r["metrics"].get("gold_recall") is not None)
+
+    if fmt.has_confidence:
+        pairs = [confidence_pairs([r], fmt) for r in rows]  # per question, so resamples can pool them
+        for key, fn in (("ece", metrics.expected_calibration_error), ("auroc", metrics.auroc)):
+            summary[key] = _clean(_pooled(fn, pairs, range(len(rows))))
+            summary[f"{key}_ci"] = (
+                _percentile_ci([_pooled(fn, pairs, d) for d in draws]) if draws is not None else None
+            )
+        summary["n_confidence_pairs"] = sum(len(p) for p, _ in pairs)
+    return summary
+
+
+def _pooled(fn, pairs: list[tuple[list[float], list[bool]]], chosen) -> float:
+    ps = [p for i in chosen for p in pairs[i][0]]
+    ys = [y for i in chosen for y in pairs[i][1]]
+    return fn(ps, ys) if ps else float("nan")
+

@@ -1,0 +1,1 @@
+"""Generation backends (HF, vLLM) behind one interface, and answer sets for users."""

@@ -1,0 +1,297 @@
+"""Trusted side of `multianswer.sandbox`: a fork server, run as a script, never imported.
+
+`python -I -S -B -u runner.py SOCKET_FD` (a new session, scrubbed environment)
+preloads what every run needs, then serves: each message on the Unix socket carries four
+file descriptors (job stdin, output, token pipe, status pipe) and gets a forked *runner*.
+Stdlib only: this file runs outside the package, before `site`.
+
+Per job, three trusted processes and the candidate's:
+- the runner reads the JSON job (program, tests, secret token, limits) from its stdin,
+  enters fresh namespaces, forks the child, enforces the wall-clock limit and reports
+  its pid and then the child's fate on the status pipe;
+- the child makes the private file system, sets resource limits, drops privileges and
+  reports the isolation in force; with a pid namespace it stays as pid 1 (reaping, then
+  reporting the harness's exit) and forks the harness;
+- the harness closes the status pipe, installs the audit hook and runs the program and
+  the tests (`harness.py`), writing the token only when the tests returned.
+The token comes through stdin, drained and replaced by /dev/null before candidate code
+runs, never through argv or the environment. The candidate's processes are not dumpable,
+so nothing they start can read the harness's memory.
+"""
+
+import fcntl
+import importlib.util
+import json
+import os
+import resource
+import select
+import signal
+import socket
+import stat
+import sys
+
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
+SYS_MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID = 442, -100, 0x8000, 1, 2
+NAMESPACES = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+PRIVATE_TMP = "/tmp"  # a fresh tmpfs in the mount namespace: the workdir and the only writable place
+MIB = 1 << 20
+# Imported before the audit hook (which keeps later imports from reading .pyc files) so that
+# the usual test and solution imports stay fast.
+PRELOAD = ("typing", "math", "re", "collections", "itertools", "functools", "heapq", "bisect", "string")
+
+
+class Libc:
+    """The few libc calls Python's os module lacks (unshare, mount, prctl, capset)."""
+
+    def __init__(self):
+        import ctypes
+
+        self.ctypes = ctypes
+        self.lib = ctypes.CDLL(None, use_errno=True)
+
+    def call(self, name, *args):
+        if getattr(self.lib, name)(*args) != 0:
+            err = self.ctypes.get_errno()
+            raise OSError(err, f"{name}: {os.strerror(err)}")
+
+    def mount(self, source, target, fstype, flags, data=None):
+        enc = lambda s: None if s is None else s.encode()  # noqa: E731
+        self.call("mount", enc(source), enc(target), enc(fstype), self.ctypes.c_ulong(flags), enc(data))
+
+    def readonly_tree(self, path):
+        """Make every mount under `path` read-only and nosuid (mount_setattr, Linux >= 5.12)."""
+        attr = (self.ctypes.c_uint64 * 4)(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, 0, 0, 0)
+        args = (SYS_MOUNT_SETATTR, AT_FDCWD, path.encode(), AT_RECURSIVE, attr, self.ctypes.sizeof(attr))
+        if self.lib.syscall(*[self.ctypes.c_long(a) if isinstance(a, int) else a for a in args]) != 0:
+            raise OSError(self.ctypes.get_errno(), "mount_setattr")
+
+    def drop_capabilities(self):
+        header = (self.ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+        self.call("capset", header, (self.ctypes.c_uint32 * 6)())
+
+
+def enter_namespaces(libc, wanted):
+    """Unshare mount/net/pid/ipc/uts namespaces: as root, else inside a user namespace."""
+    if wanted == "none":
+        return "none"
+    if os.geteuid() == 0:
+        try:
+            libc.call("unshare", NAMESPACES)
+            return "root"
+        except OSError:
+            pass
+    uid, gid = os.geteuid(), os.getegid()
+    try:
+        libc.call("unshare", NAMESPACES | CLONE_NEWUSER)
+    except OSError:
+        return "none"
+    for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)
+    return "userns"
+
+
+def private_filesystem(libc, sandbox_uid, facts):
+    """Read-only view of the host, a fresh tmpfs on /tmp holding the workdir, a private /proc."""
+    libc.mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing below propagates to the host
+    try:
+        libc.readonly_tree("/")
+        facts["readonly_root"] = True
+    except OSError:
+        facts["readonly_root"] = False
+    libc.mount("tmpfs", PRIVATE_TMP, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,nr_inodes=4096,mode=1777")
+    if os.path.isdir("/dev/shm"):
+        libc.mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=1777")
+    try:
+        libc.mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY)
+        facts["proc"] = "private"
+    except OSError:  # a user namespace may not mount proc: hide the host's instead
+        libc.mount("tmpfs", "/proc", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, "size=4k")
+        facts["proc"] = "hidden"
+    if sandbox_uid is not None and not world_traversable(sys.base_prefix):
+        # The interpreter lives where the sandbox uid may not look (/root/.pyenv): bind it read-only.
+        target = os.path.join(PRIVATE_TMP, ".python")
+        os.mkdir(target, 0o755)
+        libc.mount(sys.base_prefix, target, None, MS_BIND | MS_REC)
+        libc.mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
+        sys.path[:] = [target + p[len(sys.base_prefix):] if p.startswith(sys.base_prefix) else p for p in sys.path]
+    workdir = os.path.join(PRIVATE_TMP, "work")
+    os.mkdir(workdir, 0o700)
+    if sandbox_uid is not None:
+        os.chown(workdir, sandbox_uid, sandbox_uid)
+    return workdir
+
+
+def world_traversable(path):
+    """True when every directory on `path` lets other users through (o+x)."""
+    parts = os.path.abspath(path).split("/")
+    return all(os.stat("/" + "/".join(parts[1:i + 1])).st_mode & stat.S_IXOTH for i in range(len(parts)))
+
+
+def set_limits(job, mode):
+    """CPU, memory, file size, open files, processes (only where counted for this sandbox alone)."""
+    cpu = int(job["timeout_s"]) + 1
+    limits = [
+        (resource.RLIMIT_CPU, cpu, cpu + 1),
+        (resource.RLIMIT_AS, job["memory_mb"] * MIB, job["memory_mb"] * MIB),
+        (resource.RLIMIT_FSIZE, job["file_mb"] * MIB, job["file_mb"] * MIB),
+        (resource.RLIMIT_NOFILE, 256, 256),
+        (resource.RLIMIT_CORE, 0, 0),
+    ]
+    if mode != "none":  # a private uid or user namespace: the count is this sandbox's own
+        limits.append((resource.RLIMIT_NPROC, job["max_processes"], job["max_processes"]))
+    for which, soft, hard in limits:
+        resource.setrlimit(which, (soft, hard))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversized writes raise OSError instead
+
+
+def child(libc, harness, job, mode, token_fd, status_fd):
+    """Set up the sandbox in the forked child, then run the candidate; never returns."""
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    facts = {"mode": mode, "network": "isolated" if mode != "none" else "host", "readonly_root": False}
+    sandbox_uid = None
+    if mode == "root":
+        sandbox_uid = int.from_bytes(os.urandom(4), "little") % (1 << 30) + (1 << 20)
+    if mode != "none":
+        workdir = private_filesystem(libc, sandbox_uid, facts)
+    else:
+        workdir = job["workdir"]
+    os.chdir(workdir)
+    os.environ.update(HOME=workdir, TMPDIR=workdir)
+    set_limits(job, mode)
+    if sandbox_uid is not None:
+        os.setgroups([])
+        os.setresgid(sandbox_uid, sandbox_uid, sandbox_uid)
+        os.setresuid(sandbox_uid, sandbox_uid, sandbox_uid)
+        facts["uid"] = "private"
+    else:
+        facts["uid"] = "same as caller"
+    libc.call("prctl", PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)  # after setuid, which clears it
+    libc.call("prctl", PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    libc.call("prctl", PR_SET_DUMPABLE, 0, 0, 0, 0)
+    if mode == "userns":
+        libc.drop_capabilities()
+    facts["processes"] = "pid namespace" if mode != "none" else "blocked by audit hook"
+    os.write(status_fd, json.dumps({"isolation": facts}).encode() + b"\n")
+    if mode != "none":
+        init_of_namespace(status_fd)
+    os.close(status_fd)
+    del libc
+    for name in [m for m in sys.modules if m == "_ctypes" or m.partition(".")[0] == "ctypes"]:
+        del sys.modules[name]
+    sys.pycache_prefix = "/proc/no-pycache"  # nobody can create it: imports compile from source, marshal stays off
+    # Without namespaces, or without a read-only host, the hook has to stand in for them.
+    harness.install_guard(workdir, strict=mode == "none" or not facts["readonly_root"])
+    harness.run_untrusted(job["program"], job["tests"], job["token"], token_fd)
+
+
+def init_of_namespace(status_fd):
+    """Fork the harness; stay behind as pid 1, reaping orphans until it ends, then report its exit.
+
+    The harness is not pid 1 itself so that signals it sends itself act as usual; pid 1
+    ignores them. When pid 1 exits, the kernel kills everything left in the namespace.
+    """
+    harness = os.fork()
+    if harness == 0:
+        return
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # pid 1 ignores what it does not handle
+    while True:
+        pid, status = os.wait()
+        if pid == harness:
+            os.write(status_fd, json.dumps({"harness_exit": os.waitstatus_to_exitcode(status)}).encode() + b"\n")
+            os._exit(0)
+
+
+def wait_for(pid, timeout_s):
+    """Wait for the child up to `timeout_s`, killing it on time-out; its fate as a dict."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # Python < 3.9 or Linux < 5.3: poll instead
+        pidfd = None
+    if pidfd is not None:
+        finished = bool(select.select([pidfd], [], [], timeout_s)[0])
+    else:
+        import time
+
+        deadline = time.monotonic() + timeout_s
+        while not (done := os.waitpid(pid, os.WNOHANG))[0] and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if done[0]:
+            return {"timeout": False, "exit": os.waitstatus_to_exitcode(done[1])}
+        finished = False
+    if not finished:
+        os.kill(pid, signal.SIGKILL)  # as pid 1 of its namespace, its death takes every descendant
+    return {"timeout": not finished, "exit": os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])}
+
+
+def run_job(harness, token_fd, status_fd):
+    """One job in a forked runner: stdin holds it, output goes to fds 1 and 2."""
+    report = lambda message: os.write(status_fd, json.dumps(message).encode() + b"\n")  # noqa: E731
+    report({"runner": os.getpid()})
+    try:
+        chunks = []
+        while chunk := os.read(0, 1 << 20):
+            chunks.append(chunk)
+        job = json.loads(b"".join(chunks))
+        del chunks
+        libc = Libc()
+        mode = enter_namespaces(libc, job["isolation"])
+        pid = os.fork()
+        if pid == 0:
+            child(libc, harness, job, mode, token_fd, status_fd)
+            os._exit(70)  # not reached: the harness always exits itself
+    except BaseException as e:  # a setup failure (in runner or child): say so on the trusted channel
+        try:
+            report({"setup_error": f"{type(e).__name__}: {e}"})
+        finally:
+            os._exit(70)
+    os.close(token_fd)
+    report(wait_for(pid, job["timeout_s"]))
+    os.killpg(0, signal.SIGKILL)  # the runner's whole process group, itself last: no orphans
+
+
+def serve(sock_fd):
+    """Fork a runner per request until the client closes the socket."""
+    for name in PRELOAD:
+        __import__(name)
+    Libc()  # imports ctypes once, here
+    path = os.path.join(os.path.dirname(__file__), "harness.py")
+    spec = importlib.util.spec_from_file_location("sandbox_harness", path)
+    harness = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(harness)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps finished runners
+    sock = socket.socket(fileno=sock_fd)
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(sock, 16, 4)
+        except (OSError, ValueError):
+            return
+        if not message or len(fds) != 4:  # the client closed the socket
+            return
+        if os.fork() == 0:
+            sock.close()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            os.setsid()
+            high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 16) for fd in fds]  # clear of 0..4 before placing them
+            for fd in fds:
+                os.close(fd)
+            for target, fd in zip((0, 1, 3, 4), high):
+                os.dup2(fd, target)
+            os.dup2(1, 2)
+            os.closerange(5, 1 << 16)
+            try:
+                run_job(harness, 3, 4)
+            finally:
+                os._exit(0)
+        for fd in fds:
+            os.close(fd)
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]))

@@ -1,0 +1,1 @@
+"""GRPO training on TRL: typed config, trainer, format warm-up, rollout monitor."""

@@ -1,0 +1,42 @@
+import json
+
+import pytest
+
+from multianswer.cli import main
+from multianswer.demo.pipeline import METHODS, EVAL_TASKS, effect_table
+
+
+@pytest.mark.slow
+def test_quick_demo_runs_end_to_end_and_writes_every_artifact(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MULTIANSWER_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "demo"
+    assert main(["demo", "--model", "quick", "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "[6/6] comparison" in printed and "demo finished" in printed
+
+    assert (out / "base" / "config.json").is_file()
+    for method in METHODS:  # every method trained through `multianswer train`'s code
+        run = out / "train" / method
+        assert (run / "final" / "config.json").is_file() and (run / "config.yaml").is_file()
+        assert f"method: {method}" in (run / "config.yaml").read_text()
+    for task in EVAL_TASKS:
+        runs = sorted(p.name for p in (out / "eval" / task).iterdir())
+        assert runs == ["base-multi-conf", "multi-rlcr", "multi-rlvr", "rlvr-3-samples"]
+        for name in runs:
+            summary = json.loads((out / "eval" / task / name / "summary.json").read_text())
+            assert summary["n_questions"] == 4 and 0.0 <= summary["coverage"] <= 1.0
+            assert (out / "eval" / task / name / "report.html").is_file()
+        html = (out / "compare" / task / "compare.html").read_text()
+        assert "<img" in html
+        in_run_order = ["base-multi-conf", "rlvr-3-samples", "multi-rlvr", "multi-rlcr"]
+        assert effect_table([out / "eval" / task / n for n in in_run_order]) in printed
+    meta = json.loads((out / "demo.json").read_text())
+    assert meta["preset"]["rl_steps"] == 2
+
+    # a second run finds every stage done and only re-evaluates from the saved results
+    assert main(["demo", "--model", "quick", "--out", str(out), "--no-progress"]) == 0
+
+
+def test_demo_rejects_bad_options(tmp_path, capsys):
+    assert main(["demo", "--k", "1", "--out", str(tmp_path)]) == 2
+    assert "--k must be at least 2" in capsys.readouterr().err

@@ -1,0 +1,43 @@
+from collections import Counter
+
+from multianswer.demo.pretraining import DemoWarmupArgs, warmup_pairs
+from multianswer.core.formats import AnswerFormat, parse_completion
+from multianswer.tasks import get_task
+
+
+def _format_of(system: str) -> tuple[AnswerFormat, int]:
+    multi = "DISTINCT" in system
+    conf = "<confidence" in system
+    fmt = {(False, False): "single", (False, True): "single-conf", (True, False): "multi", (True, True): "multi-conf"}[(multi, conf)]
+    return AnswerFormat(fmt), 3 if multi else 1
+
+
+def test_every_target_parses_in_the_format_its_prompt_asks_for():
+    tasks = [get_task("procedural-sets"), get_task("procedural-draws")]
+    pairs = warmup_pairs(tasks, 200, DemoWarmupArgs(k=3, seed=1))
+    seen = Counter()
+    for messages, target in pairs:
+        fmt, k = _format_of(messages[0]["content"])
+        parsed = parse_completion(target, fmt, k)
+        assert parsed.format_ok, (target, parsed.reason)
+        if fmt.has_confidence:
+            assert sum(parsed.confidences) <= 1.0 + 1e-9
+        seen[fmt] += 1
+    assert set(seen) == set(AnswerFormat)  # all four formats are taught
+
+
+def test_single_answers_to_draws_follow_the_stated_odds():
+    # one draw question, answered many times in the single format: the warm-up data should put
+    # about as much mass on each item as the question states (that is what rlvr later collapses)
+    task = get_task("procedural-draws")
+    example = task.examples("train", 1)[0]
+    args = DemoWarmupArgs(wrong_rate=0.0, duplicate_rate=0.0)
+    from random import Random
+
+    from multianswer.demo.pretraining import warmup_completion
+
+    rng = Random(0)
+    counts = Counter(parse_completion(warmup_completion(example, AnswerFormat.SINGLE, 1, args, rng), "single").answers[0]
+                     for _ in range(4000))
+    for item, p in example.metadata["probabilities"].items():
+        assert abs(counts[item] / 4000 - p) < 0.03
