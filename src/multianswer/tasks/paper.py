@@ -11,7 +11,7 @@ import random
 from functools import lru_cache
 from typing import Any
 
-from multianswer.core.matching import normalize_answer
+from multianswer.core.matching import answer_keys
 from multianswer.tasks.base import Example, Task, register_task
 from multianswer.tasks.sources import HubSource, split_rows
 
@@ -120,6 +120,10 @@ def _annotation_records(annotations: Any) -> list[dict]:
     return list(annotations or [])
 
 
+def _keys_of(aliases: list[str]) -> set[str]:
+    return set().union(*(answer_keys(a) for a in aliases))
+
+
 def ambig_gold(annotations: Any) -> tuple[list[list[str]], list[str]]:
     """(alias groups of every valid answer across interpretations and annotators, disambiguated questions).
 
@@ -135,8 +139,8 @@ def ambig_gold(annotations: Any) -> tuple[list[list[str]], list[str]]:
             questions += [pair["question"] for pair in record.get("qaPairs") or [] if pair.get("question")]
         for aliases in found:
             aliases = [a for a in ([aliases] if isinstance(aliases, str) else aliases) if a and a.strip()]
-            keys = {normalize_answer(a) for a in aliases}
-            merged = [g for g in groups if keys & {normalize_answer(a) for a in g}]
+            keys = _keys_of(aliases)
+            merged = [g for g in groups if not keys.isdisjoint(_keys_of(g))]
             group = list(dict.fromkeys([a for g in merged for a in g] + aliases))
             groups = [g for g in groups if g not in merged]
             if group:
