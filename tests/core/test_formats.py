@@ -235,3 +235,18 @@ def test_rewards_parse_under_the_rules():
     assert fmt_reward(completions=texts, answers=[["Flu"]] * 3) == [0.0, 1.0, 0.0]
     lenient, _ = build_rewards("multi-rlcr", 3)
     assert lenient[0](completions=texts, answers=[["Flu"]] * 3) == [1.0, 1.0, 1.0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(answers=st.lists(_answer_text, min_size=1, max_size=5), fmt=st.sampled_from(list(AnswerFormat)),
+       grouped=st.booleans(), with_analysis=st.booleans(), data=st.data())
+def test_strict_rules_pass_exactly_the_completions_with_an_analysis(answers, fmt, grouped, with_analysis, data):
+    if not fmt.is_multi:
+        answers = answers[:1]
+    confs = [c / 100 for c in data.draw(st.lists(st.integers(0, 100), min_size=len(answers), max_size=len(answers)))]
+    text = format_completion(answers, fmt, confs if fmt.has_confidence else None,
+                             analysis="because" if with_analysis else None, grouped=grouped)
+    p = parse_completion(text, with_rules(fmt, STRICT), len(answers))
+    assert p.format_ok == (with_analysis or not fmt.has_confidence), p.reason
+    if not p.format_ok:
+        assert p.reason == "missing_analysis"
