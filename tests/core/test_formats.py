@@ -7,13 +7,18 @@ from hypothesis import strategies as st
 
 from multianswer.core.formats import (
     AnswerFormat,
+    FormatRules,
+    RuledFormat,
     as_format,
+    base_format,
     chat_messages,
     format_completion,
     parse_completion,
     parse_confidence,
     system_prompt,
+    with_rules,
 )
+from multianswer.core.rewards import build_rewards
 
 MULTI3 = (
     "<think>fever and cough</think>"
@@ -169,3 +174,79 @@ def test_as_format_errors_name_the_choices():
     assert as_format("multi_conf") is AnswerFormat.MULTI_CONF
     with pytest.raises(ValueError, match="multi-conf"):
         as_format("mullti")
+
+
+STRICT = FormatRules(require_analysis=True, strict_confidence=True)
+ANALYSIS = "<analysis>flu is commoner in winter</analysis>"
+
+
+def test_rules_are_off_by_default_and_ride_with_the_format():
+    assert with_rules("multi-conf", None) is AnswerFormat.MULTI_CONF
+    assert with_rules("multi-conf", FormatRules()) is AnswerFormat.MULTI_CONF
+    strict = with_rules("multi-conf", STRICT)
+    assert strict == RuledFormat(AnswerFormat.MULTI_CONF, STRICT)
+    assert (strict.value, strict.is_multi, strict.has_confidence) == ("multi-conf", True, True)
+    assert as_format(strict) is strict and base_format(strict) is AnswerFormat.MULTI_CONF
+    assert parse_completion(MULTI3, "multi-conf", 3).format_ok  # lenient: no analysis needed
+
+
+@pytest.mark.parametrize(
+    "text, rules, reason",
+    [
+        (MULTI3, FormatRules(require_analysis=True), "missing_analysis"),
+        (MULTI3 + "<analysis>  </analysis>", FormatRules(require_analysis=True), "missing_analysis"),
+        (MULTI3 + ANALYSIS, FormatRules(require_analysis=True), "ok"),
+        (MULTI3.replace("0.5<", "50%<") + ANALYSIS, STRICT, "bad_confidence"),
+        (MULTI3.replace("0.5<", "50%<"), FormatRules(), "ok"),
+        (MULTI3.replace("0.5<", "1<").replace("0.3<", "0<").replace("0.1<", ".0<") + ANALYSIS, STRICT, "ok"),
+    ],
+)
+def test_strict_rules(text, rules, reason):
+    assert parse_completion(text, with_rules("multi-conf", rules), 3).reason == reason
+
+
+def test_single_conf_analysis_and_formats_without_confidence():
+    single = "<think>t</think><answer>Flu</answer><confidence>0.6</confidence>"
+    assert parse_completion(single, with_rules("single-conf", STRICT)).reason == "missing_analysis"
+    assert parse_completion(single.replace("<confidence>", ANALYSIS + "<confidence>"), with_rules("single-conf", STRICT)).format_ok
+    # rlvr formats have no confidence, so nothing to analyse
+    assert parse_completion("<think>t</think><answer1>a</answer1><answer2>b</answer2>", with_rules("multi", STRICT), 2).format_ok
+
+
+@given(st.integers(0, 100), st.booleans())
+def test_strict_confidence_takes_decimals_only(percent, as_percent):
+    raw = f"{percent}%" if as_percent else f"{percent / 100:g}"
+    assert parse_confidence(raw) == pytest.approx(percent / 100)
+    assert (parse_confidence(raw, strict=True) is None) == as_percent
+
+
+def test_prompt_states_the_rules():
+    strict = system_prompt(with_rules("multi-conf", STRICT), 3)
+    assert "<analysis></analysis> block is required" in strict and "not as a percentage" in strict
+    lenient = system_prompt("multi-conf", 3)
+    assert "required" not in lenient and "percentage" not in lenient
+    assert system_prompt(with_rules("multi", STRICT), 3) == system_prompt("multi", 3)
+
+
+def test_rewards_parse_under_the_rules():
+    funcs, _ = build_rewards("multi-rlcr", 3, rules=STRICT)
+    fmt_reward = funcs[0]
+    texts = [MULTI3, MULTI3 + ANALYSIS, MULTI3.replace("0.5<", "50%<") + ANALYSIS]
+    assert fmt_reward(completions=texts, answers=[["Flu"]] * 3) == [0.0, 1.0, 0.0]
+    lenient, _ = build_rewards("multi-rlcr", 3)
+    assert lenient[0](completions=texts, answers=[["Flu"]] * 3) == [1.0, 1.0, 1.0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(answers=st.lists(_answer_text, min_size=1, max_size=5), fmt=st.sampled_from(list(AnswerFormat)),
+       grouped=st.booleans(), with_analysis=st.booleans(), data=st.data())
+def test_strict_rules_pass_exactly_the_completions_with_an_analysis(answers, fmt, grouped, with_analysis, data):
+    if not fmt.is_multi:
+        answers = answers[:1]
+    confs = [c / 100 for c in data.draw(st.lists(st.integers(0, 100), min_size=len(answers), max_size=len(answers)))]
+    text = format_completion(answers, fmt, confs if fmt.has_confidence else None,
+                             analysis="because" if with_analysis else None, grouped=grouped)
+    p = parse_completion(text, with_rules(fmt, STRICT), len(answers))
+    assert p.format_ok == (with_analysis or not fmt.has_confidence), p.reason
+    if not p.format_ok:
+        assert p.reason == "missing_analysis"

@@ -5,12 +5,15 @@ from hypothesis import strategies as st
 from multianswer.core.matching import (
     GoldSet,
     MatchVerifier,
+    answer_keys,
+    distinct_answers,
     distinct_count,
     get_verifier,
     has_duplicates,
     normalize_answer,
     parse_number,
     register_verifier,
+    same_answer,
 )
 
 
@@ -71,3 +74,75 @@ def test_duplicates():
 def test_normalize_is_idempotent(text):
     once = normalize_answer(text)
     assert normalize_answer(once) == once
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("Hodgkin's lymphoma", "Hodgkins lymphoma"),  # punctuation deleted (the reference's form)
+        ("U.S.A.", "USA"),
+        ("Guillain-Barré syndrome", "Guillain Barré syndrome"),  # punctuation as a space (ours)
+        ("Guillain–Barré", "guillain barré"),  # en dash
+        ("The pneumonia.", "Pneumonia"),
+        ("ＵＳＡ", "usa"),  # NFKC
+    ],
+)
+def test_either_normal_form_matches(a, b):
+    assert same_answer(a, b) and same_answer(b, a)
+    assert GoldSet.from_raw([b]).index_of(a) == 0
+    assert not has_duplicates([a, "Paris"]) and has_duplicates([a, b])
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("The", "A"),  # both empty in the reference's normal form; they must not match
+        ("...", "!!"),  # empty in both forms
+        ("", ""),
+        ("Hodgkin lymphoma", "Hodgkins lymphoma"),
+        ("US", "USA"),
+        ("Guillain Barre", "Guillain Barré"),  # accents are not folded by matching (aliases carry them)
+    ],
+)
+def test_different_answers_do_not_match(a, b):
+    assert not same_answer(a, b)
+    assert GoldSet.from_raw([b]).index_of(a) is None
+
+
+def test_keys_and_distinct_answers():
+    assert answer_keys("U.S.A.") == {"u s", "usa"}  # the spaced form loses "a" as an article
+    assert answer_keys("Hodgkin's") == {"hodgkin s", "hodgkins"}
+    assert answer_keys("...") == frozenset()
+    assert distinct_answers(["Hodgkin's", "Hodgkins", "USA", "U.S.A.", "Lyme"]) == ["Hodgkin's", "USA", "Lyme"]
+    assert distinct_count(["...", "..."]) == 2  # empty answers match nothing, not even each other
+
+
+_WORDS = st.text(alphabet="abcdé", min_size=1, max_size=6)
+_PUNCT = st.sampled_from(list("'.-,!?’–"))
+
+
+@given(st.lists(st.tuples(_WORDS, _PUNCT), min_size=1, max_size=4), _WORDS)
+def test_deleting_or_spacing_punctuation_still_matches(pieces, tail):
+    """An answer written with punctuation matches it written with the punctuation deleted, and with spaces."""
+    written = "".join(w + p for w, p in pieces) + tail
+    deleted = "".join(w for w, _ in pieces) + tail
+    spaced = " ".join([w for w, _ in pieces] + [tail])
+    assert same_answer(written, deleted) and same_answer(written, spaced)
+    assert GoldSet.from_raw([[written]]).index_of(deleted) == 0
+    assert GoldSet.from_raw([[written]]).index_of(spaced.upper()) == 0
+
+
+@given(st.text(), st.text())
+def test_same_answer_is_symmetric_and_empty_forms_never_match(a, b):
+    assert same_answer(a, b) == same_answer(b, a)
+    if not answer_keys(a):
+        assert not same_answer(a, b) and GoldSet.from_raw([b]).index_of(a) is None
+    else:
+        assert same_answer(a, a)
+
+
+@given(st.lists(st.text(max_size=8), max_size=6))
+def test_distinct_answers_have_no_two_matching(candidates):
+    kept = distinct_answers(candidates)
+    assert all(not same_answer(x, y) for i, x in enumerate(kept) for y in kept[i + 1 :])
+    assert distinct_count(candidates) == len(kept) <= len(candidates)

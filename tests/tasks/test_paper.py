@@ -219,3 +219,73 @@ def test_ddxplus_processed_columns():
 def test_ddxplus_hub_error_is_clear(no_hub):
     with pytest.raises(UserError, match=r"mehuldamani/medDataset_25k.*ddxplus:train=/path/to/train\.jsonl"):
         get_task("ddxplus").examples("train")
+
+
+# ---------------------------------------------------------------------------- the authors' hub copies
+
+
+def test_hotpot_authors_copy_reads_problem_and_answer():
+    task = get_task(f"hotpotqa-authors:{FIXTURES / 'hotpot_qa_authors_test.jsonl'}")
+    examples = task.examples("test")
+    assert [e.answers for e in examples] == [["yes"], ["Chief of Protocol"]]
+    assert examples[1].problem.endswith("in the film Kiss and Tell?") and examples[1].problem.startswith("Context:")
+    assert [e.id for e in examples] == ["hotpotqa-authors-test-0", "hotpotqa-authors-test-1"]
+    assert "short span" in task.instruction and task.splits == ("train", "test")
+
+
+def test_ambig_authors_copy_keeps_every_answer_and_aliases():
+    examples = get_task(f"ambigqa-authors:{FIXTURES / 'ambigQA_authors_test.jsonl'}").examples("test")
+    assert examples[0].answers == ["April 19, 1987", "December 17, 1989"]
+    assert examples[1].answers == [["James Phelps", "James Andrew Eric Phelps"], ["Oliver Phelps"], ["Chris Rankin"]]
+    assert examples[2].answers == ["Leonard Cohen"]
+    assert MATCH(["Oliver Phelps", "James Andrew Eric Phelps", "Fred"], examples[1].answers) == [True, True, False]
+
+
+def test_authors_column_precedence(tmp_path):
+    """As the reference: the problem from `question` before `problem`, the gold from `answers` before `answer`."""
+    path = tmp_path / "test.jsonl"
+    rows = [
+        {"question": "Q wins", "problem": "P loses", "answers": ["A", "B"], "answer": "C", "id": "x"},
+        {"problem": "only P", "answer": "only C"},
+        {"question": "", "problem": "empty question falls through", "answers": None, "answer": "C"},
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    examples = get_task(f"ddxplus:{path}").examples("test")
+    assert [(e.problem, e.answers) for e in examples] == [
+        ("Q wins", ["A", "B"]), ("only P", ["only C"]), ("empty question falls through", ["C"])]
+    assert examples[0].id == "ddxplus-x"
+
+
+def test_authors_csv_lists_and_missing_columns(tmp_path):
+    path = tmp_path / "med_test.csv"
+    path.write_text('problem,answer\n"A cough.","[\'Bronchitis\', \'Acute bronchitis\']"\n')
+    assert get_task(f"ddxplus:{path}").examples("test")[0].answers == ["Bronchitis", "Acute bronchitis"]
+    path.write_text("text,label\nA cough.,Bronchitis\n")
+    with pytest.raises(UserError, match=r"med_test\.csv, row 1: .*missing field 'answers or answer'"):
+        get_task(f"ddxplus:{path}").examples("test")
+
+
+@pytest.mark.parametrize("spec, hub", [("hotpotqa-authors", "mehuldamani/hotpot_qa"), ("ambigqa-authors", "mehuldamani/ambigQA")])
+def test_authors_hub_offline_error_names_the_copy(no_hub, spec, hub):
+    with pytest.raises(UserError, match=rf"{hub}.*{spec}:test=/path/to/test\.jsonl"):
+        get_task(spec).examples("test")
+
+
+def test_authors_copies_load_through_datasets(monkeypatch):
+    """The hub path calls datasets.load_dataset with the authors' repository and split (served here by a stub)."""
+    import datasets
+
+    calls = []
+
+    def serve(name, config, split):
+        calls.append((name, config, split))
+        return [{"problem": "Q?", "answer": "yes"}]
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    monkeypatch.delenv("MULTIANSWER_DATA", raising=False)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(datasets, "load_dataset", serve)
+    assert get_task("hotpotqa-authors").examples("train")[0].answers == ["yes"]
+    assert get_task("ddxplus").examples("test")[0].problem == "Q?"
+    assert calls == [("mehuldamani/hotpot_qa", None, "train"), ("mehuldamani/medDataset_25k", None, "test")]

@@ -6,8 +6,8 @@ from multianswer.cli import main
 from multianswer.core.errors import UserError
 from multianswer.tasks import get_task, task_families, task_names, to_grpo_dataset
 
-TASKS = ["ambigqa", "country-borders", "country-cities", "ddxplus", "ddxplus-raw", "hotpotqa-modified",
-         "humaneval", "mbpp", "procedural-draws", "procedural-mix", "procedural-sets"]
+TASKS = ["ambigqa", "ambigqa-authors", "country-borders", "country-cities", "ddxplus", "ddxplus-raw",
+         "hotpotqa-authors", "hotpotqa-modified", "humaneval", "mbpp", "procedural-draws", "procedural-mix", "procedural-sets"]
 
 
 @pytest.fixture(autouse=True)

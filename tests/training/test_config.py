@@ -9,6 +9,7 @@ import pytest
 from multianswer.cli import main
 from multianswer.training.config import GRPO_DEFAULTS, TrainConfig, coerce, load_config
 from multianswer.core.errors import UserError
+from multianswer.core.formats import FormatRules
 from multianswer.tasks import Example, Task, register_task
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -119,11 +120,57 @@ def test_shipped_configs_parse(path, monkeypatch):
     monkeypatch.setattr(config, "validate", lambda cfg: None)  # their tasks may be registered elsewhere
     cfg = load_config(path)
     assert cfg.method.method in ("rlvr", "rlcr", "multi-rlvr", "multi-rlcr") and cfg.data.task
-    if path.name.startswith("qwen3-8b"):
-        g = cfg.grpo_kwargs()
-        assert (g["num_generations"], g["per_device_train_batch_size"], g["gradient_accumulation_steps"]) == (32, 6, 32)
-        assert (g["learning_rate"], g["max_completion_length"], cfg.data.max_prompt_length) == (1e-6, 1536, 3072)
-        assert g["use_vllm"] and g["bf16"] and g["save_steps"] == 200 and g["warmup_steps"] == 0.05
+
+
+# The reference's recipe (ishapuri/multi_answer_rl): configs/Qwen3-8B/rlcr_multi.yaml (DDXPlus, HEAD) and, at
+# commit 18d056e, configs/Qwen-3-8B/{hotpot,ambigqa}/qwen3_8b_*_rlcr_multiple.yaml; defaults from its arguments.py
+# (GRPOConfig: beta 0, scale_rewards none, loss dapo, gradient_checkpointing; eval_sample_size 100) and
+# deepspeed.yaml (4 processes, gradient_clipping 1.0). Each value here is checked against every paper config.
+REFERENCE_GRPO = {
+    "learning_rate": 1e-6, "max_completion_length": 1536, "num_generations": 32, "gradient_accumulation_steps": 32,
+    "num_train_epochs": 1.0, "max_steps": -1, "temperature": 0.7, "top_p": 1.0, "seed": 43,
+    "vllm_gpu_memory_utilization": 0.4, "vllm_importance_sampling_correction": False, "warmup_steps": 0.05,
+    "lr_scheduler_type": "linear", "beta": 0.0, "scale_rewards": "none", "loss_type": "dapo", "epsilon": 0.2,
+    "num_iterations": 1, "max_grad_norm": 1.0, "bf16": True, "activation_checkpointing": True, "use_vllm": True,
+    "vllm_mode": "colocate", "eval_strategy": "steps", "eval_steps": 50, "eval_on_start": False,
+    "per_device_eval_batch_size": 32, "logging_steps": 1, "log_completions": True, "save_strategy": "steps",
+    "save_steps": 60, "save_total_limit": 1,
+}
+# config -> (task: the authors' copy the reference trains on, per-device batch, held-out split)
+PAPER_CONFIGS = {
+    "qwen3-8b-ddxplus.yaml": ("ddxplus", 6, "test"),
+    "qwen3-8b-hotpotqa.yaml": ("hotpotqa-authors", 8, "test"),
+    "qwen3-8b-ambigqa.yaml": ("ambigqa-authors", 8, "test"),
+    "qwen3-8b-mbpp.yaml": ("mbpp", 6, "validation"),  # no reference recipe: the DDXPlus one
+}
+
+
+def test_every_paper_config_is_checked():
+    assert {p.name for p in CONFIGS.glob("qwen3-8b-*.yaml")} == set(PAPER_CONFIGS)
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_CONFIGS))
+def test_paper_configs_follow_the_reference_recipe(name):
+    cfg = load_config(CONFIGS / name)
+    task, batch, eval_split = PAPER_CONFIGS[name]
+    g = cfg.grpo_kwargs()
+    assert {key: g.get(key) for key in REFERENCE_GRPO} == REFERENCE_GRPO
+    assert g["per_device_train_batch_size"] == batch
+    assert (cfg.model.model, cfg.model.dtype, cfg.model.use_lora) == ("Qwen/Qwen3-8B", "bf16", False)
+    m = cfg.method
+    assert (m.method, m.k, m.correctness, m.require_sum_le_one, m.uniqueness_weight) == ("multi-rlcr", 3, "any", True, 0.0)
+    assert m.require_analysis and m.strict_confidence  # the reference's multi_answer format
+    d = cfg.data
+    assert (d.task, d.split, d.max_prompt_length, d.eval_split, d.eval_limit) == (task, "train", 3072, eval_split, 100)
+
+
+def test_format_rule_keys_default_off_and_eval_needs_a_split(capsys):
+    cfg = load_config(None, ["task=test-config-task"])
+    assert (cfg.method.require_analysis, cfg.method.strict_confidence, cfg.data.eval_split) == (False, False, None)
+    strict = load_config(None, ["task=test-config-task", "require_analysis=true", "method.strict_confidence=true"])
+    assert strict.method.format_rules() == FormatRules(require_analysis=True, strict_confidence=True)
+    assert main(["train", "task=test-config-task", "eval_strategy=steps", "eval_steps=5"]) == 2
+    assert "eval_strategy: 'steps' needs a held-out split; set eval_split" in capsys.readouterr().err
 
 
 def test_show_keys_print_config_and_missing_reporter(capsys):

@@ -8,6 +8,11 @@ A completion is untrusted model text. `parse_completion` never raises: it return
     multi        <think>…</think><answer1>…</answer1> … <answerK>…</answerK>
     multi-conf   <think>…</think> K × <answer{i}>…</answer{i}><confidence{i}>p_i</confidence{i}>
                  [<analysis>…</analysis>]   (answers and confidences interleaved or grouped)
+
+`FormatRules` makes the parser stricter, as the reference's is: `require_analysis` (confidence
+formats must hold a non-empty <analysis>) and `strict_confidence` (decimals only: "0.6" passes,
+"60%" fails). `with_rules(fmt, rules)` gives a `RuledFormat` that every function here, and the
+rewards, accept in place of an AnswerFormat; the rules travel with it.
 """
 
 from __future__ import annotations
@@ -38,9 +43,57 @@ class AnswerFormat(str, Enum):
 FORMAT_NAMES = tuple(f.value for f in AnswerFormat)
 
 
-def as_format(fmt: AnswerFormat | str) -> AnswerFormat:
-    """Turn a format name ('multi-conf', …) into an AnswerFormat, with a clear error."""
-    if isinstance(fmt, AnswerFormat):
+@dataclass(frozen=True)
+class FormatRules:
+    """Optional strictness of the parser; both off by default (small models rarely write an analysis)."""
+
+    require_analysis: bool = False  # confidence formats need a non-empty <analysis> block
+    strict_confidence: bool = False  # a confidence is a plain decimal in [0, 1]; "60%" fails
+
+
+LENIENT = FormatRules()
+
+
+@dataclass(frozen=True)
+class RuledFormat:
+    """An AnswerFormat with parser rules; accepted wherever an AnswerFormat is."""
+
+    base: AnswerFormat
+    rules: FormatRules
+
+    @property
+    def value(self) -> str:
+        return self.base.value
+
+    @property
+    def is_multi(self) -> bool:
+        return self.base.is_multi
+
+    @property
+    def has_confidence(self) -> bool:
+        return self.base.has_confidence
+
+
+def with_rules(fmt: AnswerFormat | RuledFormat | str, rules: FormatRules | None) -> AnswerFormat | RuledFormat:
+    """`fmt` carrying `rules` (the plain AnswerFormat when the rules are the defaults)."""
+    base = base_format(fmt)
+    return base if rules is None or rules == LENIENT else RuledFormat(base, rules)
+
+
+def base_format(fmt: AnswerFormat | RuledFormat | str) -> AnswerFormat:
+    """The AnswerFormat of `fmt`, without rules."""
+    fmt = as_format(fmt)
+    return fmt.base if isinstance(fmt, RuledFormat) else fmt
+
+
+def rules_of(fmt: AnswerFormat | RuledFormat | str) -> FormatRules:
+    """The parser rules `fmt` carries (the lenient defaults for a plain format)."""
+    return fmt.rules if isinstance(fmt, RuledFormat) else LENIENT
+
+
+def as_format(fmt: AnswerFormat | RuledFormat | str) -> AnswerFormat | RuledFormat:
+    """Turn a format name ('multi-conf', …) into an AnswerFormat, with a clear error; formats pass through."""
+    if isinstance(fmt, (AnswerFormat, RuledFormat)):
         return fmt
     try:
         return AnswerFormat(str(fmt).strip().lower().replace("_", "-"))
@@ -83,9 +136,9 @@ def _multi_format_line(k: int, with_confidence: bool) -> str:
     return "".join(parts)
 
 
-def system_prompt(fmt: AnswerFormat | str, k: int = 1, task_instruction: str = "") -> str:
+def system_prompt(fmt: AnswerFormat | RuledFormat | str, k: int = 1, task_instruction: str = "") -> str:
     """The system prompt that explains format `fmt` (with `k` candidates for multi formats)."""
-    fmt = as_format(fmt)
+    rules, fmt = rules_of(as_format(fmt)), base_format(fmt)
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
     lines = ["Think about the problem step by step inside <think></think> before answering."]
@@ -104,6 +157,7 @@ def system_prompt(fmt: AnswerFormat | str, k: int = 1, task_instruction: str = "
         lines.append("Then give one final answer. Use exactly this format: " + _FORMAT_LINES[fmt])
         if fmt.has_confidence:
             lines.append("The confidence is the probability (0 to 1) that your answer is correct.")
+    lines += _rule_lines(fmt, rules)
     lines.append(
         "Each answer tag must hold only the answer itself, with no explanation: it is graded by matching."
     )
@@ -112,14 +166,26 @@ def system_prompt(fmt: AnswerFormat | str, k: int = 1, task_instruction: str = "
     return "\n".join(lines)
 
 
-def user_prompt(problem: str, fmt: AnswerFormat | str, k: int = 1) -> str:
+def _rule_lines(fmt: AnswerFormat, rules: FormatRules) -> list[str]:
+    """What the stricter rules demand, said in the prompt so that the model can follow them."""
+    if not fmt.has_confidence:
+        return []
+    lines = []
+    if rules.require_analysis:
+        lines.append("The <analysis></analysis> block is required.")
+    if rules.strict_confidence:
+        lines.append("Write each confidence as a decimal number such as 0.35, not as a percentage.")
+    return lines
+
+
+def user_prompt(problem: str, fmt: AnswerFormat | RuledFormat | str, k: int = 1) -> str:
     """The user turn: the problem, then a reminder of how many answers to give."""
     fmt = as_format(fmt)
     tail = f"Give exactly {k} distinct answers." if fmt.is_multi else "Give one answer."
     return f"{problem.strip()}\n\n{tail}"
 
 
-def chat_messages(problem: str, fmt: AnswerFormat | str, k: int = 1, task_instruction: str = "") -> list[dict]:
+def chat_messages(problem: str, fmt: AnswerFormat | RuledFormat | str, k: int = 1, task_instruction: str = "") -> list[dict]:
     """System + user messages for a chat template."""
     return [
         {"role": "system", "content": system_prompt(fmt, k, task_instruction)},
@@ -131,14 +197,14 @@ def chat_messages(problem: str, fmt: AnswerFormat | str, k: int = 1, task_instru
 
 def format_completion(
     answers: list[str],
-    fmt: AnswerFormat | str,
+    fmt: AnswerFormat | RuledFormat | str,
     confidences: list[float] | None = None,
     think: str = "Let me think.",
     analysis: str | None = None,
     grouped: bool = False,
 ) -> str:
     """Write a completion in format `fmt` (the inverse of `parse_completion`)."""
-    fmt = as_format(fmt)
+    fmt = base_format(fmt)
     if fmt.has_confidence and (confidences is None or len(confidences) != len(answers)):
         raise ValueError(f"format {fmt.value} needs one confidence per answer")
     out = [f"<think>{think}</think>"]
@@ -173,10 +239,10 @@ _PLACEHOLDER = re.compile(r"^(candidate \d+|your answer)$", re.IGNORECASE)
 _NUMBER = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(%?)\s*$")
 
 
-def parse_confidence(text: str) -> float | None:
-    """'0.7', '.7', '70%', ' 0.70 ' -> 0.7; None for anything that is not a probability."""
+def parse_confidence(text: str, strict: bool = False) -> float | None:
+    """'0.7', '.7', '70%', ' 0.70 ' -> 0.7 ('70%' is None when `strict`); None for anything not a probability."""
     m = _NUMBER.match(text)
-    if m is None:
+    if m is None or (strict and m.group(2)):
         return None
     value = float(m.group(1)) / (100.0 if m.group(2) else 1.0)
     return value if math.isfinite(value) and 0.0 <= value <= 1.0 else None
@@ -203,9 +269,9 @@ def _blocks(text: str) -> tuple[list[tuple[str, str, str]], str | None]:
     return blocks, ("unbalanced_tags" if open_tag is not None else None)
 
 
-def parse_completion(text: object, fmt: AnswerFormat | str, k: int | None = None) -> ParsedCompletion:
+def parse_completion(text: object, fmt: AnswerFormat | RuledFormat | str, k: int | None = None) -> ParsedCompletion:
     """Parse a completion in format `fmt` expecting `k` candidates (1 for single formats)."""
-    fmt = as_format(fmt)
+    rules, fmt = rules_of(as_format(fmt)), base_format(fmt)
     k = 1 if not fmt.is_multi else (k if k is not None else 1)
     if not isinstance(text, str):
         text = text.decode("utf-8", "replace") if isinstance(text, (bytes, bytearray)) else str(text)
@@ -244,10 +310,12 @@ def parse_completion(text: object, fmt: AnswerFormat | str, k: int | None = None
         raw = _collect(conf_blocks, want)
         if raw is None:
             return _fail("missing_confidence", n_written, think)
-        values = [parse_confidence(c) for c in raw]
+        values = [parse_confidence(c, rules.strict_confidence) for c in raw]
         if any(v is None for v in values):
             return _fail("bad_confidence", n_written, think)
         confidences = tuple(values)
+        if rules.require_analysis and not analysis:
+            return _fail("missing_analysis", n_written, think)
     elif conf_blocks:
         return _fail("unexpected_confidence", n_written, think)
 

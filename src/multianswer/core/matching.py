@@ -1,5 +1,10 @@
 """Answer matching: normalisation, gold sets with aliases, numeric equivalence, verifiers.
 
+Two answers match when either of their normal forms agree: punctuation as a space
+("Guillain-Barré" = "Guillain Barré") or punctuation deleted ("Hodgkin's" = "Hodgkins",
+"U.S.A." = "USA", as the reference normalises). An answer that is empty in a normal form
+("...") matches nothing.
+
 A verifier labels each candidate of one completion correct or not against that example's
 gold. Verifiers take all candidates at once so that an expensive one (the code sandbox)
 can check them in parallel. Register new ones with `register_verifier`.
@@ -19,7 +24,9 @@ from typing import Protocol, runtime_checkable
 from multianswer.core.errors import UnknownNameError
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCT = str.maketrans({c: " " for c in string.punctuation + "‘’“”–—…«»¿¡"})
+_PUNCT_CHARS = string.punctuation + "‘’“”–—…«»¿¡"
+_PUNCT_AS_SPACE = str.maketrans({c: " " for c in _PUNCT_CHARS})
+_PUNCT_DELETED = str.maketrans({c: None for c in _PUNCT_CHARS})
 _SPACES = re.compile(r"\s+")
 _NUMBER_WORDS = {
     w: i
@@ -30,13 +37,29 @@ _NUMBER_WORDS = {
 }
 
 
-@lru_cache(maxsize=65536)
-def normalize_answer(text: str) -> str:
-    """NFKC, lower case, punctuation and articles removed, white space collapsed."""
-    text = unicodedata.normalize("NFKC", text).casefold().translate(_PUNCT)
+def _normalize(text: str, punctuation: dict) -> str:
+    text = unicodedata.normalize("NFKC", text).casefold().translate(punctuation)
     # an answer that is only an article ("A", as in option A) keeps it
     stripped = _SPACES.sub(" ", _ARTICLES.sub(" ", text)).strip()
     return stripped or _SPACES.sub(" ", text).strip()
+
+
+@lru_cache(maxsize=65536)
+def normalize_answer(text: str) -> str:
+    """NFKC, lower case, punctuation turned into spaces, articles removed, white space collapsed."""
+    return _normalize(text, _PUNCT_AS_SPACE)
+
+
+@lru_cache(maxsize=65536)
+def answer_keys(text: str) -> frozenset[str]:
+    """The non-empty normal forms of `text` (punctuation as space, punctuation deleted); two answers
+    match when these sets meet."""
+    return frozenset(k for k in (normalize_answer(text), _normalize(text, _PUNCT_DELETED)) if k)
+
+
+def same_answer(a: str, b: str) -> bool:
+    """True when `a` and `b` agree in either normal form (never when one is empty)."""
+    return not answer_keys(a).isdisjoint(answer_keys(b))
 
 
 def parse_number(text: str, words: bool = False) -> float | None:
@@ -78,11 +101,11 @@ class GoldSet:
 
     def index_of(self, candidate: str, numeric: bool = True, number_words: bool = False) -> int | None:
         """Index of the gold answer that `candidate` matches, or None."""
-        key = normalize_answer(candidate)
+        keys = answer_keys(candidate)
         num = parse_number(candidate, number_words) if numeric else None
         for i, aliases in enumerate(self.answers):
             for alias in aliases:
-                if key and key == normalize_answer(alias):
+                if not keys.isdisjoint(answer_keys(alias)):
                     return i
                 if num is not None:
                     gold_num = parse_number(alias, number_words)
@@ -142,11 +165,23 @@ def get_verifier(name: str | None) -> Verifier:
     return found
 
 
+def distinct_answers(candidates: Iterable[str]) -> list[str]:
+    """The candidates that match no earlier candidate (first spelling kept)."""
+    seen: set[str] = set()
+    kept = []
+    for candidate in candidates:
+        keys = answer_keys(candidate)
+        if keys.isdisjoint(seen) or not keys:  # an empty answer is its own (wrong) answer
+            kept.append(candidate)
+        seen |= keys
+    return kept
+
+
 def distinct_count(candidates: Iterable[str]) -> int:
-    """How many candidates differ after normalisation (case-insensitive)."""
-    return len({normalize_answer(c) for c in candidates})
+    """How many candidates are different answers (no two of them match)."""
+    return len(distinct_answers(candidates))
 
 
 def has_duplicates(candidates: Sequence[str]) -> bool:
-    """True when two candidates are the same after normalisation."""
+    """True when two candidates are the same answer."""
     return distinct_count(candidates) < len(candidates)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from multianswer.core.matching import distinct_count, normalize_answer
+from multianswer.core.matching import distinct_count
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -46,8 +46,8 @@ def coverage(correct: Sequence[bool]) -> float:
 
 
 def distinct_correct(candidates: Sequence[str], correct: Sequence[bool]) -> int:
-    """Number of distinct (after normalisation) correct candidates."""
-    return len({normalize_answer(a) for a, y in zip(candidates, correct) if y})
+    """Number of distinct correct candidates (two that match count once)."""
+    return distinct_count([a for a, y in zip(candidates, correct) if y])
 
 
 def diversity(candidates: Sequence[str]) -> int:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from multianswer.core.formats import AnswerFormat, ParsedCompletion, as_format, parse_completion
+from multianswer.core.formats import AnswerFormat, FormatRules, ParsedCompletion, as_format, parse_completion, with_rules
 from multianswer.core.matching import distinct_count, get_verifier, has_duplicates
 from multianswer.core.metrics import distinct_correct
 
@@ -197,13 +197,14 @@ def build_rewards(
     correctness: str = "any",
     require_sum_le_one: bool = True,
     uniqueness_weight: float = 0.0,
+    rules: FormatRules | None = None,
 ) -> tuple[list[RewardFn], list[float]]:
-    """The reward functions and weights of `method` (rlvr, rlcr, multi-rlvr, multi-rlcr)."""
+    """The reward functions and weights of `method` (rlvr, rlcr, multi-rlvr, multi-rlcr), parsing under `rules`."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
-    fmt = METHOD_FORMATS[method]
+    fmt = with_rules(METHOD_FORMATS[method], rules)
     k = k if fmt.is_multi else 1
     funcs = [format_reward(fmt, k), correctness_reward(fmt, k, correctness)]
     if fmt.has_confidence:

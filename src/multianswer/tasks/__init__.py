@@ -2,7 +2,8 @@
 
 Importing this package registers every built-in task: procedural (`procedural-sets`,
 `procedural-draws`), offline knowledge (`country-borders`, `country-cities`), the paper's
-benchmarks (`ddxplus`, `ddxplus-raw`, `hotpotqa-modified`, `ambigqa`, `mbpp`), `humaneval`,
+benchmarks (the authors' copies `ddxplus`, `hotpotqa-authors`, `ambigqa-authors`; rebuilt from
+upstream `ddxplus-raw`, `hotpotqa-modified`, `ambigqa`; `mbpp`), `humaneval`,
 and the bring-your-own families `jsonl:PATH` and `hf:NAME`. See docs/data.md.
 """
 

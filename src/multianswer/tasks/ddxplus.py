@@ -1,9 +1,9 @@
 """DDXPlus differential diagnosis: the processed 25k hub version and the raw release.
 
-`ddxplus` reads `mehuldamani/medDataset_25k` (the reference's processed version) or a local
-file with the same columns. Its schema is not documented; we read the problem text from the
-first of PROBLEM_COLUMNS present and the gold from the first of GOLD_COLUMNS (a string, or a
-list of accepted answers as the reference's grader treats it), plus an optional differential.
+`ddxplus` reads `mehuldamani/medDataset_25k` (the authors' processed version, what the
+reference trains on) or a local file with the same columns, as the reference reads it: the
+problem from `question`, else `problem`; the gold from `answers`, else `answer` (a string, or a
+list of accepted answers); plus an optional differential into metadata.
 
 `ddxplus-raw` reads the raw release (figshare; no official hub copy): patients CSVs (AGE, SEX,
 PATHOLOGY, EVIDENCES, INITIAL_EVIDENCE, DIFFERENTIAL_DIAGNOSIS), decoded through
@@ -16,7 +16,6 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable, Iterator
-from functools import lru_cache
 from pathlib import Path
 
 from multianswer.core.errors import UserError
@@ -29,47 +28,27 @@ from multianswer.tasks.sources import (
     local_file,
     read_records,
     resolve_local,
-    split_rows,
 )
+from multianswer.tasks.paper import AUTHORS_SPLITS, authors_example, authors_task
 
 # ---------------------------------------------------------------------------- processed (hub) version
 
-DDX_HUB = HubSource("mehuldamani/medDataset_25k", None, {"train": "train", "test": "test"})
-DDX_UPSTREAM = {"train": "train", "test": "test"}
-PROBLEM_COLUMNS = ("problem", "question", "prompt", "case", "text")
-GOLD_COLUMNS = ("answer", "answers", "pathology", "diagnosis", "label")
+DDX_HUB = HubSource("mehuldamani/medDataset_25k", None, AUTHORS_SPLITS)
 DIFFERENTIAL_COLUMNS = ("differential", "differential_diagnosis", "ddx")
 DIAGNOSIS_INSTRUCTION = "Each answer is the name of one diagnosis (a pathology), with no other words."
 
 
-def _first(row: dict, columns: tuple[str, ...], what: str, number: int):
-    for column in columns:
-        if row.get(column) not in (None, ""):
-            return row[column]
-    raise UserError(f"ddxplus row {number}: no {what} column (looked for {', '.join(columns)}; found {', '.join(row)})")
-
-
-def ddxplus_example(row: dict, number: int, split: str) -> Example:
-    """One processed case: the problem text as given, the pathology (or accepted list) as gold."""
-    gold = _first(row, GOLD_COLUMNS, "gold answer", number)
-    gold = [str(g) for g in as_list(gold)] if not isinstance(gold, str) or gold.lstrip().startswith("[") else [gold]
+def ddxplus_example(name: str, row: dict, number: int, split: str) -> Example:
+    """One processed case: the authors' columns, plus the differential when the row has one."""
     differential = next((row[c] for c in DIFFERENTIAL_COLUMNS if row.get(c) not in (None, "")), None)
     meta = {"differential": as_list(differential)} if differential is not None else {}
-    ident = row.get("id", f"{split}-{number}")
-    return Example(f"ddxplus-{ident}", str(_first(row, PROBLEM_COLUMNS, "problem", number)), gold, "match", meta)
+    return authors_example(name, row, number, split, meta)
 
 
 def ddxplus(location: str = "") -> Task:
     """DDXPlus, processed 25k version (hub or local file with the same columns)."""
-
-    @lru_cache(maxsize=None)
-    def load(split: str) -> list[Example]:
-        numbers = itertools.count()
-        return list(split_rows("ddxplus", location, DDX_UPSTREAM, DDX_HUB, split,
-                               lambda row: ddxplus_example(row, next(numbers), split)))
-
-    return Task("ddxplus", "DDXPlus differential diagnosis, processed 25k cases of the reference",
-                DDX_HUB.describe(), load, ("train", "test"), DIAGNOSIS_INSTRUCTION)
+    return authors_task("ddxplus", DDX_HUB, "DDXPlus differential diagnosis, processed 25k cases of the reference",
+                        DIAGNOSIS_INSTRUCTION, location, ddxplus_example)
 
 
 # ---------------------------------------------------------------------------- raw release

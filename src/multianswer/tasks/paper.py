@@ -1,19 +1,86 @@
 """The paper's question-answering benchmarks: HotPotQA-Modified and AmbigQA (AmbigNQ).
 
-Both read the Hugging Face hub when it can be reached and, always, local files in the
-upstream schema (`NAME:/path`, see `sources`). Both the hub layout (columns of lists) and the
-original release layout (lists of records) are understood.
+Two sources for each. The authors' own hub copies, which the reference trains on
+(`hotpotqa-authors`: mehuldamani/hotpot_qa, `ambigqa-authors`: mehuldamani/ambigQA; and
+`ddxplus`: mehuldamani/medDataset_25k in `ddxplus.py`), read as the reference reads them:
+the problem from `question`, else `problem`; the gold from `answers`, else `answer`. Or a
+rebuild from upstream (`hotpotqa-modified`, `ambigqa`), in both the hub layout (columns of
+lists) and the original release layout (lists of records). Every task also reads local files
+in its schema (`NAME:/path`, see `sources`).
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 from functools import lru_cache
 from typing import Any
 
-from multianswer.core.matching import normalize_answer
+from multianswer.core.matching import answer_keys
 from multianswer.tasks.base import Example, Task, register_task
-from multianswer.tasks.sources import HubSource, split_rows
+from multianswer.tasks.sources import HubSource, as_list, split_rows
+
+# ---------------------------------------------------------------------------- the authors' hub copies
+
+# the reference's dataset_processing.py takes `question` before `problem`; its accuracy_reward `answers` before `answer`
+AUTHORS_PROBLEM_COLUMNS = ("question", "problem")
+AUTHORS_GOLD_COLUMNS = ("answers", "answer")
+AUTHORS_SPLITS = {"train": "train", "test": "test"}
+HOTPOT_INSTRUCTION = (
+    "The context may lack facts the question needs; then give your best guesses. "
+    "Each answer is a short span: a name, a date, a number, or yes/no."
+)
+AMBIG_INSTRUCTION = (
+    "The question may be ambiguous: cover its different readings. Each answer is a short span: a name, a date or a number."
+)
+
+
+def _first_present(row: dict, columns: tuple[str, ...]):
+    for column in columns:
+        if row.get(column) not in (None, ""):
+            return row[column]
+    raise KeyError(" or ".join(columns))  # becomes "row N: missing field ..." with the file named
+
+
+def authors_example(prefix: str, row: dict, number: int, split: str, metadata: dict | None = None) -> Example:
+    """One row of an authors' copy: the problem text as given; the gold a string, or a list of accepted
+    answers (items may be alias lists), also when a CSV file stores the list as text."""
+    gold = _first_present(row, AUTHORS_GOLD_COLUMNS)
+    if not isinstance(gold, str) or gold.lstrip().startswith("["):
+        gold = [g if isinstance(g, (list, tuple)) else str(g) for g in as_list(gold)]
+    else:
+        gold = [gold]
+    ident = row.get("id") or row.get("_id") or f"{split}-{number}"
+    return Example(f"{prefix}-{ident}", str(_first_present(row, AUTHORS_PROBLEM_COLUMNS)), gold, "match", metadata or {})
+
+
+def authors_task(name: str, hub: HubSource, description: str, instruction: str, location: str = "",
+                 convert=authors_example) -> Task:
+    """A task over an authors' copy (hub, or a local file with the same columns); `convert` builds each example."""
+
+    @lru_cache(maxsize=None)
+    def load(split: str) -> list[Example]:
+        numbers = itertools.count()
+        return list(split_rows(name, location, AUTHORS_SPLITS, hub, split,
+                               lambda row: convert(name, row, next(numbers), split)))
+
+    return Task(name, description, hub.describe(), load, tuple(AUTHORS_SPLITS), instruction)
+
+
+HOTPOT_AUTHORS_HUB = HubSource("mehuldamani/hotpot_qa", None, AUTHORS_SPLITS)
+AMBIG_AUTHORS_HUB = HubSource("mehuldamani/ambigQA", None, AUTHORS_SPLITS)
+
+
+def hotpotqa_authors(location: str = "") -> Task:
+    """HotPotQA-Modified as the authors published it (the reference's training data)."""
+    return authors_task("hotpotqa-authors", HOTPOT_AUTHORS_HUB,
+                        "HotPotQA-Modified, the authors' hub copy (what the reference trains on)", HOTPOT_INSTRUCTION, location)
+
+
+def ambigqa_authors(location: str = "") -> Task:
+    """AmbigQA as the authors published it (the reference's training data)."""
+    return authors_task("ambigqa-authors", AMBIG_AUTHORS_HUB,
+                        "AmbigQA, the authors' hub copy (what the reference trains on)", AMBIG_INSTRUCTION, location)
 
 # ---------------------------------------------------------------------------- HotPotQA-Modified
 
@@ -96,8 +163,7 @@ def hotpot_modified(location: str = "", seed: int = 0) -> Task:
         HOTPOT_HUB.describe(),
         load,
         ("train", "test"),
-        "The context may lack facts the question needs; then give your best guesses. "
-        "Each answer is a short span: a name, a date, a number, or yes/no.",
+        HOTPOT_INSTRUCTION,
     )
 
 
@@ -120,6 +186,10 @@ def _annotation_records(annotations: Any) -> list[dict]:
     return list(annotations or [])
 
 
+def _keys_of(aliases: list[str]) -> set[str]:
+    return set().union(*(answer_keys(a) for a in aliases))
+
+
 def ambig_gold(annotations: Any) -> tuple[list[list[str]], list[str]]:
     """(alias groups of every valid answer across interpretations and annotators, disambiguated questions).
 
@@ -135,8 +205,8 @@ def ambig_gold(annotations: Any) -> tuple[list[list[str]], list[str]]:
             questions += [pair["question"] for pair in record.get("qaPairs") or [] if pair.get("question")]
         for aliases in found:
             aliases = [a for a in ([aliases] if isinstance(aliases, str) else aliases) if a and a.strip()]
-            keys = {normalize_answer(a) for a in aliases}
-            merged = [g for g in groups if keys & {normalize_answer(a) for a in g}]
+            keys = _keys_of(aliases)
+            merged = [g for g in groups if not keys.isdisjoint(_keys_of(g))]
             group = list(dict.fromkeys([a for g in merged for a in g] + aliases))
             groups = [g for g in groups if g not in merged]
             if group:
@@ -175,7 +245,7 @@ def ambigqa(location: str = "") -> Task:
         AMBIG_HUB.describe(),
         load,
         ("train", "test"),
-        "The question may be ambiguous: cover its different readings. Each answer is a short span: a name, a date or a number.",
+        AMBIG_INSTRUCTION,
     )
 
 
@@ -184,3 +254,7 @@ register_task("hotpotqa-modified", hotpot_modified)
 register_task("hotpotqa-modified:", hotpot_modified)
 register_task("ambigqa", ambigqa)
 register_task("ambigqa:", ambigqa)
+register_task("hotpotqa-authors", hotpotqa_authors)
+register_task("hotpotqa-authors:", hotpotqa_authors)
+register_task("ambigqa-authors", ambigqa_authors)
+register_task("ambigqa-authors:", ambigqa_authors)

@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from multianswer.core.errors import UserError
+from multianswer.core.formats import FormatRules
 from multianswer.core.rewards import CORRECTNESS_MODES, METHODS
 
 
@@ -65,6 +66,18 @@ class MethodArgs:
     uniqueness_weight: float = field(
         default=0.0, metadata={"help": "Weight of an extra reward for distinct candidates (0 = off, as in the paper)."}
     )
+    require_analysis: bool = field(
+        default=False,
+        metadata={"help": "Confidence formats fail without a non-empty <analysis> block (the reference's rule; on in the paper configs)."},
+    )
+    strict_confidence: bool = field(
+        default=False,
+        metadata={"help": "Confidences must be plain decimals in [0, 1]: '60%' fails (the reference's rule; on in the paper configs)."},
+    )
+
+    def format_rules(self) -> FormatRules:
+        """The parser rules these options ask for."""
+        return FormatRules(self.require_analysis, self.strict_confidence)
 
 
 @dataclass
@@ -76,6 +89,13 @@ class DataArgs:
     limit: int | None = field(default=None, metadata={"help": "Use only the first N examples of the split."})
     max_prompt_length: int | None = field(
         default=None, metadata={"help": "Leave out examples whose chat prompt is longer than this many tokens."}
+    )
+    eval_split: str | None = field(
+        default=None,
+        metadata={"help": "Held-out split scored during training (with eval_strategy/eval_steps); none when unset."},
+    )
+    eval_limit: int | None = field(
+        default=None, metadata={"help": "Score only the first N examples of eval_split (the reference: 100)."}
     )
 
 
@@ -326,10 +346,12 @@ def validate(cfg: TrainConfig) -> None:
         raise UserError(f"uniqueness_weight: must be at least 0, got {m.uniqueness_weight}")
     if not cfg.data.task:
         raise UserError("task: no task given; set task=NAME (run `multianswer tasks` to list them)")
-    for name in ("limit", "max_prompt_length"):
+    for name in ("limit", "max_prompt_length", "eval_limit"):
         value = getattr(cfg.data, name)
         if value is not None and value < 1:
             raise UserError(f"{name}: must be at least 1, got {value}")
+    if cfg.grpo.get("eval_strategy", "no") not in ("no", None) and not cfg.data.eval_split:
+        raise UserError(f"eval_strategy: {cfg.grpo['eval_strategy']!r} needs a held-out split; set eval_split (e.g. test)")
     if cfg.model.lora_r < 1:
         raise UserError(f"lora_r: must be at least 1, got {cfg.model.lora_r}")
     if cfg.warmup.format_warmup_steps < 0 or cfg.warmup.format_warmup_batch_size < 1:

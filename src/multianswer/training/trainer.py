@@ -24,6 +24,7 @@ import torch
 
 from multianswer.training.config import TrainConfig, load_config
 from multianswer.core.errors import UserError
+from multianswer.core.formats import with_rules
 from multianswer.core.rewards import METHOD_FORMATS, build_rewards
 from multianswer.training.monitor import RolloutMonitor, model_card, summarize
 
@@ -177,14 +178,19 @@ def build_trainer(cfg: TrainConfig, args=None, warm_up: bool = True):
     from multianswer.tasks import get_task, to_grpo_dataset
 
     m = cfg.method
-    funcs, weights = build_rewards(m.method, m.k, m.correctness, m.require_sum_le_one, m.uniqueness_weight)
+    funcs, weights = build_rewards(m.method, m.k, m.correctness, m.require_sum_le_one, m.uniqueness_weight,
+                                   rules=m.format_rules())
     args = args if args is not None else grpo_config(cfg, weights)
-    fmt = METHOD_FORMATS[m.method]
-    dataset = to_grpo_dataset(get_task(cfg.data.task), cfg.data.split, fmt, m.k if fmt.is_multi else 1, cfg.data.limit)
+    fmt = with_rules(METHOD_FORMATS[m.method], m.format_rules())  # the prompt states the rules
+    task, k = get_task(cfg.data.task), m.k if fmt.is_multi else 1
+    dataset = to_grpo_dataset(task, cfg.data.split, fmt, k, cfg.data.limit)
+    eval_dataset = to_grpo_dataset(task, cfg.data.eval_split, fmt, k, cfg.data.eval_limit) if cfg.data.eval_split else None
     model, tokenizer = load_model(cfg.model.model, dtype=cfg.model.dtype, device="cpu")
     tokenizer.padding_side = "left"
     if cfg.data.max_prompt_length:
         dataset = drop_long_prompts(dataset, tokenizer, cfg.data.max_prompt_length)
+        if eval_dataset is not None:
+            eval_dataset = drop_long_prompts(eval_dataset, tokenizer, cfg.data.max_prompt_length)
     peft_config = lora_config(cfg)
     if warm_up and cfg.warmup.format_warmup_steps:
         model = _format_warmup(cfg, model, tokenizer, dataset, peft_config, args.seed)
@@ -195,6 +201,7 @@ def build_trainer(cfg: TrainConfig, args=None, warm_up: bool = True):
         reward_funcs=monitor.wrap(funcs),
         args=args,
         train_dataset=dataset,
+        eval_dataset=eval_dataset,
         processing_class=tokenizer,
         peft_config=peft_config,
         callbacks=[monitor],
