@@ -85,11 +85,13 @@ def _wait_until_up(url: str, server: subprocess.Popen, log: Path) -> None:
 
 @dataclass
 class FaultProxy:
-    """A real HTTP server that answers the first `fail_first` POSTs with `status` and forwards the rest."""
+    """A real HTTP server that forwards POSTs, except that it answers `fail_first` of them with `status`
+    (those after the first `pass_first`)."""
 
     upstream: str  # e.g. http://127.0.0.1:8000 (no path)
     fail_first: int = 0
     status: int = 503
+    pass_first: int = 0
     failed: int = 0
     forwarded: int = 0
     authorization: list = field(default_factory=list)  # the Authorization header of every request
@@ -102,7 +104,8 @@ class FaultProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with lock:
                     proxy.authorization.append(self.headers.get("Authorization"))
-                    fail = proxy.failed < proxy.fail_first
+                    seen = proxy.failed + proxy.forwarded
+                    fail = proxy.pass_first <= seen and proxy.failed < proxy.fail_first
                     proxy.failed += fail
                     proxy.forwarded += not fail
                 if fail:

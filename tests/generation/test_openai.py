@@ -64,6 +64,19 @@ def test_eval_counts_usage_tokens_and_resumes_without_asking_again(served_smollm
     assert summary["tokens_per_completion"] == pytest.approx(mean_tokens)
 
 
+def test_a_server_gone_mid_run_stops_with_one_line_and_the_run_resumes(served_smollm2, proxy, task, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = eval_argv(served_smollm2, proxy.base_url, task, out, "--temperature", "0", "--concurrency", "1", "--retries", "0")
+    proxy.pass_first, proxy.fail_first = 2, 100  # the check and the first question pass, then the server fails
+    assert main(argv) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
+    assert last.startswith("multianswer eval: error: no completion from") and "HTTP 503" in last
+    assert last.endswith("run again to resume")
+    assert [r["id"] for r in rows_of(out)] == ["q1"]
+    proxy.fail_first = 0
+    assert main(argv) == 0 and sorted(r["id"] for r in rows_of(out)) == ["q1", "q2", "q3"]
+
+
 def test_generate_command_answers_through_the_server(served_smollm2, proxy, capsys):
     code = main(["generate", "--model", served_smollm2.model, "--backend", "openai", "--base-url", proxy.base_url,
                  "--k", "2", "--max-new-tokens", "8", "What is the capital of France?"])

@@ -25,7 +25,7 @@ from typing import Any
 from multianswer.core.errors import UserError
 from multianswer.core.formats import FORMAT_NAMES, as_format
 from multianswer.evaluation.summary import JUDGE, question_metrics, score_completions, summarize
-from multianswer.generation.openai import ServerSettings, add_server_options, server_options
+from multianswer.generation.openai import ServerError, ServerSettings, add_server_options, server_options
 
 RESULTS, SUMMARY, RUN, JUDGE_CACHE = "results.jsonl", "summary.json", "run.json", "judge_cache.jsonl"
 # settings that change what is generated: a resumed run must agree on all of them
@@ -174,11 +174,14 @@ def evaluate(args: EvalArgs, backend: Any = None) -> dict:
         seeds = [derive_seed(args.seed, ex.id) for _, ex in pending]
         sampling = SamplingArgs(n, args.temperature, args.top_p, args.max_new_tokens)
         with open(out / RESULTS, "a", encoding="utf-8") as f:
-            for j, completions in gen.stream(prompts, sampling, seeds):
-                index, ex = pending[j]
-                row = result_row(index, ex, prompts[j], completions, fmt, args.k, seeds[j])
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-                f.flush()  # a killed run keeps every finished question
+            try:
+                for j, completions in gen.stream(prompts, sampling, seeds):
+                    index, ex = pending[j]
+                    row = result_row(index, ex, prompts[j], completions, fmt, args.k, seeds[j])
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    f.flush()  # a killed run keeps every finished question
+            except ServerError as err:  # a server gone mid-run: what is written stays, the run can resume
+                raise ServerError(f"{err}; finished questions are kept in {out / RESULTS}: run again to resume") from None
     _record(out, backend_name, args.bootstrap)
     wanted = set(ids)
     rows = [r for r in read_rows(out / RESULTS) if r["id"] in wanted]

@@ -21,6 +21,7 @@ as a bearer token, and never appears in an error message or a log.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import random
@@ -120,11 +121,11 @@ class ChatClient:
                     raise ServerError(f"{self.url} rejected a request for model {self.settings.model!r} "
                                       f"(HTTP {err.code}: {detail})") from None
                 failure, wait_s = f"HTTP {err.code}: {detail}", _retry_after(err)
-            except (urllib.error.URLError, OSError, ValueError) as err:  # refused, reset, timed out, bad JSON
-                failure, wait_s = f"{getattr(err, 'reason', err)}", None
+            except (OSError, http.client.HTTPException, ValueError) as err:  # refused, reset, timed out, bad JSON
+                failure, wait_s = f"{getattr(err, 'reason', None) or err!s} (no HTTP answer)", None
             if attempt == retries:
-                raise ServerError(f"no completion from {self.url} for model {self.settings.model!r} in "
-                                  f"{retries + 1} tries: {failure}")
+                tries = f"{retries + 1} tries" if retries else "1 try"
+                raise ServerError(f"no completion from {self.url} for model {self.settings.model!r} in {tries}: {failure}")
             time.sleep(wait_s if wait_s is not None else self._backoff(attempt))
         raise AssertionError("unreachable")
 
