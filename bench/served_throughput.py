@@ -18,16 +18,10 @@ import time
 
 import torch
 
+from generation_throughput import prompts_of  # the same prompts as the local throughput bench (bench/ is on sys.path)
+
 from multianswer.generation.backends import HFBackend, SamplingArgs, make_backend
 from multianswer.models.loading import load_model, model_path
-from multianswer.tasks import get_task, prompt_messages
-
-
-def prompts_of(task_name: str, n: int, k: int = 3) -> list[list[dict]]:
-    """n multi-conf chat prompts from an offline task (repeated when the task is shorter)."""
-    task = get_task(task_name)
-    examples = task.examples("test", n)
-    return [prompt_messages(examples[i % len(examples)], task, "multi-conf", k) for i in range(n)]
 
 
 def tokens_per_second(backend, prompts, args: SamplingArgs) -> tuple[float, int, float]:

@@ -12,7 +12,7 @@ from multianswer.cli import main
 from multianswer.evaluation.runner import EvalArgs, evaluate
 from multianswer.generation.backends import ReplayBackend
 from multianswer.generation.judge import SYSTEM_PROMPT, JudgeVerifier, connect_judge, is_yes, judge_messages
-from multianswer.generation.openai import ChatClient, ServerSettings
+from multianswer.generation.openai import ChatClient, ServerError, ServerSettings
 
 
 @pytest.mark.parametrize("reply, verdict", [
@@ -72,9 +72,31 @@ def test_eval_with_the_judge_reports_its_disagreement_with_match(served_smollm2,
     assert sorted(e["verdict"] for e in cache) == sorted(judge_says) and proxy.forwarded == 1 + 3
 
 
+@pytest.mark.slow
+def test_a_judge_that_fails_stops_the_eval_instead_of_scoring_zero(served_smollm2, proxy, tmp_path):
+    task = tmp_path / "qa.jsonl"
+    task.write_text(json.dumps({"id": "q", "question": "Capital of France?", "answers": ["Paris"]}) + "\n")
+    proxy.pass_first, proxy.fail_first, proxy.status = 1, 100, 500  # the check passes, every verdict fails
+    args = EvalArgs(model="replayed", task=f"jsonl:{task}", out=str(tmp_path / "run"), format="single", k=1,
+                    bootstrap=0, report=False, progress=False, verifier="judge", retries=0,
+                    judge_model=served_smollm2.model, judge_base_url=proxy.base_url)
+    with pytest.raises(ServerError, match=r"HTTP 500: injected failure; .*run again to resume"):
+        evaluate(args, backend=ReplayBackend({"Capital of France?": ["<think>t</think><answer>Paris</answer>"]}))
+    assert (tmp_path / "run" / "results.jsonl").read_text() == ""
+
+
 def test_eval_asks_for_a_judge_model_before_loading_anything(tmp_path, capsys):
     task = tmp_path / "qa.jsonl"
     task.write_text(json.dumps({"question": "Q?", "answers": ["A"], "verifier": "judge"}) + "\n")
     code = main(["eval", "--model", "tiny", "--task", f"jsonl:{task}", "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.endswith("verifier 'judge' needs --judge-model and a server: --judge-base-url (or --base-url)")
+
+
+def test_an_unknown_verifier_is_one_line_before_loading_anything(tmp_path, capsys):
+    task = tmp_path / "qa.jsonl"
+    task.write_text(json.dumps({"question": "Q?", "answers": ["A"]}) + "\n")
+    code = main(["eval", "--model", "no-such-model-dir", "--task", f"jsonl:{task}", "--out", str(tmp_path / "run"),
+                 "--verifier", "jduge"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("multianswer eval: error: unknown verifier 'jduge'; registered:")

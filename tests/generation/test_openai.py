@@ -13,6 +13,7 @@ import pytest
 
 from multianswer.cli import main
 from multianswer.core.errors import UserError
+from multianswer.evaluation.compare import comparison
 from multianswer.generation.answers import generate_answers
 from multianswer.generation.backends import SamplingArgs, make_backend
 from multianswer.generation.openai import ChatClient, OpenAIBackend, ServerError, ServerSettings
@@ -62,6 +63,8 @@ def test_eval_counts_usage_tokens_and_resumes_without_asking_again(served_smollm
     assert summary["backend"] == "openai" and summary["n_questions"] == 3
     mean_tokens = sum(c["n_tokens"] for r in rows for c in r["completions"]) / 6
     assert summary["tokens_per_completion"] == pytest.approx(mean_tokens)
+    _, table, _ = comparison([out])  # compare shows the served run like any other, with its backend
+    assert dict(table)["backend"] == ["openai"] and dict(table)["model"] == [served_smollm2.model]
 
 
 def test_a_server_gone_mid_run_stops_with_one_line_and_the_run_resumes(served_smollm2, proxy, task, tmp_path, capsys):

@@ -24,6 +24,7 @@ from typing import Any
 
 from multianswer.core.errors import UserError
 from multianswer.core.formats import FORMAT_NAMES, as_format
+from multianswer.core.matching import get_verifier
 from multianswer.evaluation.summary import JUDGE, question_metrics, score_completions, summarize
 from multianswer.generation.openai import ServerError, ServerSettings, add_server_options, server_options
 
@@ -164,8 +165,11 @@ def evaluate(args: EvalArgs, backend: Any = None) -> dict:
     pending = [(i, ex) for i, ex in enumerate(examples) if ex.id not in done]
     backend_name = None
     if pending:
-        if any(ex.verifier == JUDGE for _, ex in pending):  # checked before any model is loaded
-            _register_judge(args, out)
+        for name in {ex.verifier for _, ex in pending}:  # verifiers are checked before any model is loaded
+            if name == JUDGE:
+                _register_judge(args, out)
+            else:
+                get_verifier(name)  # an unknown name raises here, not after generating
         server = server_options(args) if args.backend == "openai" else {}
         gen = make_backend(backend if backend is not None else args.model, args.backend, args.batch_size,
                            args.dtype, args.device, args.progress, **server)
