@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from multianswer.core.errors import UserError
 from multianswer.core.formats import AnswerFormat, FormatRules, ParsedCompletion, as_format, parse_completion, with_rules
 from multianswer.core.matching import distinct_count, get_verifier, has_duplicates
 from multianswer.core.metrics import distinct_correct
@@ -65,21 +66,33 @@ def _freeze(gold: object) -> object:
 
 
 @lru_cache(maxsize=8192)
-def _score_cached(text: str, fmt: AnswerFormat, k: int, gold: object, verifier: str | None) -> Scored:
+def _score_cached(text: str, fmt: AnswerFormat, k: int, gold: object, verifier: str | None, question: str | None) -> Scored:
     parsed = parse_completion(text, fmt, k)
     if not parsed.format_ok:
         return Scored(parsed, ())
     verify = get_verifier(verifier)  # an unknown name is a configuration error: let it raise
+    context = {"question": question} if question is not None and getattr(verify, "wants_question", False) else {}
     try:
-        correct = tuple(bool(y) for y in verify(list(parsed.answers), gold))
+        correct = tuple(bool(y) for y in verify(list(parsed.answers), gold, **context))
+    except UserError:  # a judge server that is down: stop, rather than score every answer wrong
+        raise
     except Exception:  # a verifier must not take the training run down on strange model text
         correct = (False,) * len(parsed.answers)
     return Scored(parsed, correct)
 
 
-def score_completion(completion: object, fmt: AnswerFormat | str, k: int, gold: object, verifier: str | None = None) -> Scored:
-    """Parse and verify one completion (cached: several rewards share one verification)."""
-    return _score_cached(completion_text(completion), as_format(fmt), k, _freeze(gold), verifier)
+def score_completion(completion: object, fmt: AnswerFormat | str, k: int, gold: object, verifier: str | None = None,
+                     question: str | None = None) -> Scored:
+    """Parse and verify one completion (cached: several rewards share one verification).
+
+    `question` reaches verifiers that want it (an LLM judge); others never see it.
+    """
+    return _score_cached(completion_text(completion), as_format(fmt), k, _freeze(gold), verifier, question)
+
+
+def forget_scores() -> None:
+    """Drop cached scores: needed after a verifier is registered anew under a name already used."""
+    _score_cached.cache_clear()
 
 
 def _score_batch(completions, fmt, k, answers, verifier) -> list[Scored]:

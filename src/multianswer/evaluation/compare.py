@@ -68,6 +68,7 @@ def comparison(dirs: list[str | Path]) -> tuple[list[str], list[tuple[str, list[
 
     rows: list[tuple[str, list[str]]] = [
         ("model", [str(s["model"]) for s in summaries]),
+        ("backend", [str(s.get("backend")) for s in summaries]),  # e.g. openai: a served model
         ("format", [s["format"] for s in summaries]),
         ("K candidates / samples", [f"K={s['k']}" if _is_multi(s) else f"{s['samples']} samples" for s in summaries]),
         ("temperature", [str(s.get("temperature")) for s in summaries]),

@@ -27,6 +27,7 @@ TABLE_ROWS = [
     ("set_brier", "set-level Brier ↓"), ("ece", "ECE ↓"), ("auroc", "AUROC"),
     ("confidence_sum", "Σ confidences"), ("tokens_per_completion", "tokens per completion"),
     ("tokens_per_question", "tokens per question"),
+    ("judge_match_disagreement", "judge vs match: candidates judged differently"),
 ]
 
 

@@ -18,17 +18,20 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from multianswer.core.errors import UserError
 from multianswer.core.formats import FORMAT_NAMES, as_format
-from multianswer.evaluation.summary import question_metrics, score_completions, summarize
+from multianswer.core.matching import get_verifier
+from multianswer.evaluation.summary import JUDGE, question_metrics, score_completions, summarize
+from multianswer.generation.openai import ServerError, ServerSettings, add_server_options, server_options
 
-RESULTS, SUMMARY, RUN = "results.jsonl", "summary.json", "run.json"
+RESULTS, SUMMARY, RUN, JUDGE_CACHE = "results.jsonl", "summary.json", "run.json", "judge_cache.jsonl"
 # settings that change what is generated: a resumed run must agree on all of them
-IDENTITY = ("model", "task", "split", "format", "k", "samples", "temperature", "top_p", "max_new_tokens", "seed")
+IDENTITY = ("model", "task", "split", "format", "k", "samples", "temperature", "top_p", "max_new_tokens", "seed",
+            "verifier", "judge_model")
 
 
 @dataclass
@@ -54,6 +57,13 @@ class EvalArgs:
     bootstrap: int = 1000
     report: bool = True
     progress: bool = True
+    verifier: str | None = None  # overrides every example's verifier (e.g. 'judge')
+    base_url: str | None = None  # --backend openai: the server (model is the served model's name)
+    concurrency: int = 8  # --backend openai and the judge: requests in flight
+    request_timeout: float = 300.0  # seconds per request before a retry
+    retries: int = 5  # further tries per request after 429, 5xx or connection errors
+    judge_model: str | None = None  # verifier 'judge': the served model that judges
+    judge_base_url: str | None = None  # its server (default: base_url)
 
     def resolved_samples(self) -> int:
         """Generations per question after defaults, checked against the format."""
@@ -79,6 +89,8 @@ class EvalArgs:
             raise UserError("--max-new-tokens and --batch-size must be at least 1, --bootstrap at least 0")
         if self.limit is not None and self.limit < 1:
             raise UserError(f"--limit must be at least 1, got {self.limit}")
+        if self.backend == "openai" and not self.base_url:
+            raise UserError("--backend openai needs --base-url (e.g. http://localhost:8000/v1)")
         self.resolved_samples()
 
 
@@ -139,6 +151,8 @@ def evaluate(args: EvalArgs, backend: Any = None) -> dict:
     examples = task.examples(args.split, args.limit)
     if not examples:
         raise UserError(f"task {args.task!r} split {args.split!r} has no examples")
+    if args.verifier:
+        examples = [replace(ex, verifier=args.verifier) for ex in examples]
     ids = [ex.id for ex in examples]
     if len(set(ids)) != len(ids):
         raise UserError(f"task {args.task!r} has duplicate example ids; results are keyed by id")
@@ -151,18 +165,27 @@ def evaluate(args: EvalArgs, backend: Any = None) -> dict:
     pending = [(i, ex) for i, ex in enumerate(examples) if ex.id not in done]
     backend_name = None
     if pending:
+        for name in {ex.verifier for _, ex in pending}:  # verifiers are checked before any model is loaded
+            if name == JUDGE:
+                _register_judge(args, out)
+            else:
+                get_verifier(name)  # an unknown name raises here, not after generating
+        server = server_options(args) if args.backend == "openai" else {}
         gen = make_backend(backend if backend is not None else args.model, args.backend, args.batch_size,
-                           args.dtype, args.device, args.progress)
+                           args.dtype, args.device, args.progress, **server)
         backend_name = getattr(gen, "name", type(gen).__name__)
         prompts = [prompt_messages(ex, task, fmt, k_prompt) for _, ex in pending]
         seeds = [derive_seed(args.seed, ex.id) for _, ex in pending]
         sampling = SamplingArgs(n, args.temperature, args.top_p, args.max_new_tokens)
         with open(out / RESULTS, "a", encoding="utf-8") as f:
-            for j, completions in gen.stream(prompts, sampling, seeds):
-                index, ex = pending[j]
-                row = result_row(index, ex, prompts[j], completions, fmt, args.k, seeds[j])
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-                f.flush()  # a killed run keeps every finished question
+            try:
+                for j, completions in gen.stream(prompts, sampling, seeds):
+                    index, ex = pending[j]
+                    row = result_row(index, ex, prompts[j], completions, fmt, args.k, seeds[j])
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    f.flush()  # a killed run keeps every finished question
+            except ServerError as err:  # a server gone mid-run: what is written stays, the run can resume
+                raise ServerError(f"{err}; finished questions are kept in {out / RESULTS}: run again to resume") from None
     _record(out, backend_name, args.bootstrap)
     wanted = set(ids)
     rows = [r for r in read_rows(out / RESULTS) if r["id"] in wanted]
@@ -177,7 +200,7 @@ def evaluate(args: EvalArgs, backend: Any = None) -> dict:
 
 def result_row(index: int, ex: Any, prompt: list[dict], completions: list, fmt: Any, k: int, seed: int) -> dict:
     """The results.jsonl row of one question: prompt, raw completions, parsed candidates, scores, tokens."""
-    scored = score_completions([c.text for c in completions], fmt, k, ex.answers, ex.verifier)
+    scored = score_completions([c.text for c in completions], fmt, k, ex.answers, ex.verifier, ex.problem)
     tokens = [c.n_tokens for c in completions]
     return {
         "index": index, "id": ex.id, "seed": seed, "prompt": prompt,
@@ -186,6 +209,20 @@ def result_row(index: int, ex: Any, prompt: list[dict], completions: list, fmt: 
         "tokens": sum(tokens),
         "metrics": question_metrics(scored, tokens, fmt, k, len(ex.answers)),
     }
+
+
+def _register_judge(args: EvalArgs, out: Path) -> None:
+    """Register this run's LLM judge as the 'judge' verifier, its verdicts cached in DIR/judge_cache.jsonl."""
+    from multianswer.core.matching import register_verifier
+    from multianswer.core.rewards import forget_scores
+    from multianswer.generation.judge import connect_judge
+
+    base_url = args.judge_base_url or args.base_url
+    if not args.judge_model or not base_url:
+        raise UserError("verifier 'judge' needs --judge-model and a server: --judge-base-url (or --base-url)")
+    register_verifier(JUDGE, connect_judge(ServerSettings(base_url, args.judge_model, args.concurrency,
+                                                          args.request_timeout, args.retries), out / JUDGE_CACHE))
+    forget_scores()  # scores cached under the name 'judge' may come from another run's judge
 
 
 def _record(out: Path, backend: str | None, n_bootstrap: int) -> None:
@@ -220,7 +257,8 @@ def load_run(out: str | os.PathLike) -> tuple[dict, list[dict]]:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Options of `multianswer eval`."""
-    parser.add_argument("--model", required=True, help="hub id, local directory, 'smollm2' or 'tiny'")
+    parser.add_argument("--model", required=True,
+                        help="hub id, local directory, 'smollm2' or 'tiny'; with --backend openai the served model's name")
     parser.add_argument("--task", required=True, help="task name (see `multianswer tasks`), jsonl:PATH or hf:NAME")
     parser.add_argument("--out", required=True, help="output directory (re-running with it resumes the run)")
     parser.add_argument("--format", default="multi-conf", choices=FORMAT_NAMES, help="answer format to prompt and parse")
@@ -235,12 +273,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", dest="max_new_tokens", type=int, default=512,
                         help="generated tokens per completion at most")
     parser.add_argument("--seed", type=int, default=0, help="seed of sampling (per question) and of the bootstrap")
-    parser.add_argument("--backend", default="auto", choices=("auto", "hf", "vllm"),
-                        help="generation backend (auto: vLLM on GPU when installed)")
+    parser.add_argument("--backend", default="auto", choices=("auto", "hf", "vllm", "openai"),
+                        help="generation backend (auto: vLLM on GPU when installed; openai: a server at --base-url)")
     parser.add_argument("--dtype", default=None, help="model dtype: auto, fp32, bf16, fp16")
     parser.add_argument("--device", default=None, help="device for transformers (default: cuda when present)")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% intervals")
     parser.add_argument("--report", action=argparse.BooleanOptionalAction, default=True, help="write report.md and report.html")
+    parser.add_argument("--verifier", default=None,
+                        help="verify every answer with this verifier instead of the task's (e.g. judge)")
+    add_server_options(parser)
+    judge = parser.add_argument_group("LLM judge (--verifier judge, or a task whose verifier is 'judge')")
+    judge.add_argument("--judge-model", dest="judge_model", default=None, help="the served model that judges answers")
+    judge.add_argument("--judge-base-url", dest="judge_base_url", default=None,
+                       help="the judge's OpenAI-compatible server (default: --base-url)")
 
 
 def run(args: argparse.Namespace) -> int:

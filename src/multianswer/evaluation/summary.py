@@ -19,6 +19,7 @@ from multianswer.core.formats import AnswerFormat, as_format
 from multianswer.core.matching import get_verifier
 from multianswer.core.rewards import score_completion
 
+JUDGE = "judge"  # the LLM judge's verifier name (registered by the eval runner)
 RUN_KEYS = ("model", "task", "split", "format", "k", "samples", "temperature", "top_p", "max_new_tokens", "seed", "backend")
 
 
@@ -32,13 +33,18 @@ def _matched_gold(verifier_name: str, answers: list[str], gold: object) -> list[
     return None if matched is None else list(matched(answers, gold))
 
 
-def score_completions(texts: Sequence[str], fmt: AnswerFormat | str, k: int, gold: object, verifier: str = "match") -> list[dict]:
-    """Parse and verify each completion: answers, confidences, correctness, gold indices hit."""
+def score_completions(texts: Sequence[str], fmt: AnswerFormat | str, k: int, gold: object, verifier: str = "match",
+                      question: str | None = None) -> list[dict]:
+    """Parse and verify each completion: answers, confidences, correctness, gold indices hit.
+
+    Judged completions also keep what the `match` verifier says (`match_correct`), so the summary
+    can report how often the judge and exact matching disagree.
+    """
     fmt = as_format(fmt)
     k_prompt = k if fmt.is_multi else 1
     out = []
     for text in texts:
-        scored = score_completion(text, fmt, k_prompt, gold, verifier)
+        scored = score_completion(text, fmt, k_prompt, gold, verifier, question)
         answers = list(scored.parsed.answers)
         out.append({
             "format_ok": scored.parsed.format_ok,
@@ -48,7 +54,16 @@ def score_completions(texts: Sequence[str], fmt: AnswerFormat | str, k: int, gol
             "correct": list(scored.correct),
             "matched_gold": _matched_gold(verifier, answers, gold) if scored.parsed.format_ok else None,
         })
+        if verifier == JUDGE:
+            out[-1]["match_correct"] = get_verifier("match")(answers, gold) if scored.parsed.format_ok else None
     return out
+
+
+def judge_disagreement(rows: Sequence[dict]) -> tuple[float | None, int]:
+    """Fraction of judged candidates where the judge and `match` disagree, and how many were judged."""
+    pairs = [(y, m) for r in rows for c in r["completions"] if c.get("match_correct") is not None
+             for y, m in zip(c["correct"], c["match_correct"])]
+    return (sum(y != m for y, m in pairs) / len(pairs) if pairs else None), len(pairs)
 
 
 def answer_sets(completions: list[dict], fmt: AnswerFormat | str) -> list[dict]:
@@ -172,6 +187,9 @@ def summarize(rows: Sequence[dict], run: dict, n_bootstrap: int = 1000, seed: in
         else:
             summary[f"{key}_ci"] = None
     summary["n_gold_sets"] = sum(1 for r in rows if r["metrics"].get("gold_recall") is not None)
+    disagreement, n_judged = judge_disagreement(rows)
+    if n_judged:
+        summary["judge_match_disagreement"], summary["n_judged_candidates"] = disagreement, n_judged
 
     if fmt.has_confidence:
         pairs = [confidence_pairs([r], fmt) for r in rows]  # per question, so resamples can pool them

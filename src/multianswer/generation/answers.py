@@ -16,6 +16,7 @@ from typing import Any
 from multianswer.core.errors import UserError
 from multianswer.core.formats import FORMAT_NAMES, AnswerFormat, as_format, chat_messages, parse_completion
 from multianswer.core.metrics import order_by_confidence
+from multianswer.generation.openai import add_server_options, server_options
 
 
 def generate_answers(
@@ -32,12 +33,15 @@ def generate_answers(
     batch_size: int = 16,
     backend: str = "auto",
     progress: bool = False,
+    **server: Any,
 ) -> list[dict]:
     """Answer sets for `questions`: [{question, answers: [{answer, confidence}], format_ok, reason, completion, n_tokens}].
 
     `model` is a name for `models.load_model`, a (model, tokenizer) pair, or a generation
     backend. Answers are ordered most confident first (written order without confidences).
     Temperature defaults to greedy for multi formats and 0.7 for single formats (k samples).
+    With backend 'openai', `model` is a served model's name and `server` holds base_url,
+    concurrency, request_timeout and retries (see generation.openai).
     """
     from multianswer.generation.backends import derive_seed, generate, make_backend
 
@@ -48,7 +52,7 @@ def generate_answers(
         temperature = 0.0 if fmt.is_multi else 0.7
     if temperature < 0 or not 0 < top_p <= 1 or max_new_tokens < 1:  # before a model is loaded
         raise UserError(f"need temperature >= 0, 0 < top_p <= 1 and max_new_tokens >= 1, got {temperature}, {top_p}, {max_new_tokens}")
-    gen = make_backend(model, backend, batch_size, progress=progress)
+    gen = make_backend(model, backend, batch_size, progress=progress, **server)
     k_prompt, n = (k, 1) if fmt.is_multi else (1, k)
     prompts = [chat_messages(q, fmt, k_prompt, instruction) for q in questions]
     seeds = [derive_seed(seed, q) for q in questions]  # a question gets the same answers in any list
@@ -78,7 +82,8 @@ def _answer_set(question: str, completions: list, fmt: AnswerFormat, k_prompt: i
 def configure(parser: argparse.ArgumentParser) -> None:
     """Options of `multianswer generate`."""
     parser.add_argument("questions", nargs="*", help="questions to answer (none: one question per line on stdin)")
-    parser.add_argument("--model", required=True, help="hub id, local directory, 'smollm2' or 'tiny'")
+    parser.add_argument("--model", required=True,
+                        help="hub id, local directory, 'smollm2' or 'tiny'; with --backend openai the served model's name")
     parser.add_argument("--k", type=int, default=3, help="candidates per answer set (single formats: samples)")
     parser.add_argument("--format", default="multi-conf", choices=FORMAT_NAMES, help="answer format the model was trained for")
     parser.add_argument("--temperature", type=float, default=None,
@@ -87,8 +92,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="generated tokens per completion at most")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")
     parser.add_argument("--instruction", default="", help="extra line for the system prompt (a task's instruction)")
-    parser.add_argument("--backend", default="auto", choices=("auto", "hf", "vllm"), help="generation backend")
+    parser.add_argument("--backend", default="auto", choices=("auto", "hf", "vllm", "openai"),
+                        help="generation backend (openai: an OpenAI-compatible server at --base-url)")
     parser.add_argument("--show-completion", dest="show_completion", action="store_true", help="include the raw completion text")
+    add_server_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     results = generate_answers(
         args.model, questions, args.k, args.format, temperature=args.temperature,
         max_new_tokens=args.max_new_tokens, seed=args.seed, instruction=args.instruction, backend=args.backend,
+        **(server_options(args) if args.backend == "openai" else {}),
     )
     if not args.show_completion:
         for r in results:

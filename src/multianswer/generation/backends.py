@@ -312,7 +312,7 @@ class ReplayBackend(BackendBase):
 
 # ---------------------------------------------------------------------------- choosing one
 
-BACKENDS = ("auto", "hf", "vllm")
+BACKENDS = ("auto", "hf", "vllm", "openai")
 
 
 def make_backend(
@@ -322,15 +322,21 @@ def make_backend(
     dtype: str | None = None,
     device: str | None = None,
     progress: bool = True,
+    **server: Any,
 ) -> Backend:
     """A backend for `model`: a name/dir for `models.load_model`, a (model, tokenizer) pair, or a Backend.
 
     'auto' picks vLLM when it is importable and a GPU is present, transformers otherwise.
+    'openai' sends `model` (a served model's name) to the server in `server` (see generation.openai).
     """
     if hasattr(model, "stream") and hasattr(model, "count_tokens"):
         return model
     if backend not in BACKENDS:
         raise UserError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "openai":
+        from multianswer.generation.openai import OpenAIBackend
+
+        return OpenAIBackend.connect(model, progress=progress, **server)
     from multianswer.models.loading import load_model, load_tokenizer, model_path
 
     if isinstance(model, tuple):
