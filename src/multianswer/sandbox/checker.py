@@ -11,14 +11,14 @@ The program runs first, then the tests see its top-level names (except ones that
 builtin) with a private copy of the original builtins. Programs get the standard library
 only (the interpreter runs with -I -S: no site-packages).
 
-A candidate passes only if the tests ran to their end. A trusted fork server
-(`runner.py`, one `python -I -S -B -u` per client process, stdlib preloaded) forks
-a runner per program; the runner gets the program, tests and a random per-run token on its
-stdin, which is closed before candidate code runs. The harness (`harness.py`)
-writes the token to an inherited pipe only after the tests returned, and we count a pass
-only when that exact token arrives and the runner reports a clean exit. `exit(0)`,
-`os._exit(0)`, `raise SystemExit`, killing the harness, patching builtins or harness
-functions, or printing "passed" all fail.
+A candidate passes only if the tests ran to their end. Trusted warm workers (`runner.py`,
+one `python -I -S -B -u` per job running at a time, stdlib preloaded, kept between jobs)
+fork a fresh child per program, in fresh namespaces; the child gets the program, tests and
+a random per-run token on its stdin, which is closed before candidate code runs. The
+harness (`harness.py`) writes the token to an inherited pipe only after the tests returned,
+and we count a pass only when that exact token arrives and the worker reports a clean
+exit. `exit(0)`, `os._exit(0)`, `raise SystemExit`, killing the harness, patching builtins
+or harness functions, or printing "passed" all fail.
 
 Isolation, strongest available, chosen per run (`sandbox_isolation()` says what is in force):
 - "root" (we are root and may unshare, as on the development machine): new mount, network,
@@ -27,16 +27,17 @@ Isolation, strongest available, chosen per run (`sandbox_isolation()` says what 
   (mount_setattr, recursive); a fresh 64 MiB tmpfs on /tmp (and /dev/shm) holding the
   working directory, gone with the namespace; a private /proc; no network (the new
   namespace has only a downed loopback).
-- "userns" (not root, unprivileged user namespaces allowed): the same namespaces inside a
-  user namespace mapping only our own uid, with all capabilities dropped afterwards.
+- "userns" (not root, unprivileged user namespaces allowed): the same namespaces inside the
+  worker's user namespace, which maps only our own uid, with all capabilities dropped
+  before candidate code runs.
 - "none" (neither, or `isolation="none"`): no namespaces; the audit hook also refuses new
   processes, signals, sockets and writes outside the working directory (a temporary
   directory we delete afterwards). Weaker: it stops Python-level attacks only.
 Always: RLIMIT_CPU, RLIMIT_AS (memory), RLIMIT_FSIZE, RLIMIT_NOFILE, no core dumps, a
 wall-clock limit, stdin on /dev/null, environment scrubbed to PATH and LANG (+ HOME, TMPDIR
 pointing at the working directory), output capped (past the cap the run is killed; nothing
-beyond it is buffered), no_new_privs, not dumpable, SIGKILL when the runner dies, and the
-runner's process group killed at the end (with a pid namespace, every process in it dies
+beyond it is buffered), no_new_privs, not dumpable, SIGKILL when the worker dies, and the
+child's process group killed at the end (with a pid namespace, every process in it dies
 with its pid 1). The audit hook denies frame and gc introspection, ctypes, crafted code
 objects, directory file descriptors and /proc: the ways to read the token from memory.
 
@@ -48,6 +49,7 @@ itself, which would get native code inside the (still namespaced) sandbox.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -110,82 +112,120 @@ def check_program(
     if len(program.encode()) + len(tests.encode()) > MAX_SOURCE_BYTES:
         return SandboxResult(False, "error", f"program and tests exceed {MAX_SOURCE_BYTES} bytes")
     token = secrets.token_hex(16)
-    with tempfile.TemporaryDirectory(prefix="multianswer-sandbox-", ignore_cleanup_errors=True) as workdir:  # for "none"
+    with _WORKERS.worker(isolation) as worker, _workdir(worker.mode) as workdir:
         job = dict(program=program, tests=tests, token=token, timeout_s=timeout_s, memory_mb=memory_mb,
-                   file_mb=file_mb, max_processes=max_processes, workdir=workdir, isolation=isolation)
-        stdout, reports, status, overflow, late = _run_harness(json.dumps(job).encode(), timeout_s, output_limit)
+                   file_mb=file_mb, max_processes=max_processes, workdir=workdir)
+        stdout, reports, status, overflow, late = _run_harness(worker, json.dumps(job).encode(), timeout_s,
+                                                               output_limit)
     duration = time.monotonic() - start
     verdict = _verdict(reports, status, token, overflow, late, timeout_s, output_limit)
     return SandboxResult(verdict[0] == "passed", *verdict[:2], duration_s=duration,
                          output=stdout.decode(errors="replace"), isolation=verdict[2])
 
 
-class _ForkServer:
-    """The trusted, preloaded `runner.py` process that forks a runner per job."""
+def _workdir(mode: str):
+    """A temporary working directory, needed only without namespaces (they bring a private tmpfs)."""
+    if mode != "none":
+        return contextlib.nullcontext(None)
+    return tempfile.TemporaryDirectory(prefix="multianswer-sandbox-", ignore_cleanup_errors=True)
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._proc: subprocess.Popen | None = None
-        self._sock: socket.socket | None = None
-        os.register_at_fork(after_in_child=self._forget)  # a forked copy of this process starts its own
 
-    def _forget(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-        self._lock, self._proc, self._sock = threading.Lock(), None, None
+class _Worker:
+    """One warm `runner.py` process (see its docstring) that runs one job at a time."""
 
-    def launch(self, fds: list[int]) -> None:
-        """Hand (job stdin, output, token, status) file descriptors to a new runner."""
-        with self._lock:
-            for _ in range(2):
-                if self._proc is None or self._proc.poll() is not None:
-                    self._start()
-                try:
-                    socket.send_fds(self._sock, [b"job"], fds)
-                    return
-                except OSError:
-                    self._proc = None
-        raise RuntimeError("the sandbox fork server does not answer")
-
-    def _start(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
+    def __init__(self, isolation: str) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # one message per job
         try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-B", "-u", str(RUNNER), str(theirs.fileno())],
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-B", "-u", str(RUNNER), str(theirs.fileno()), isolation],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=_ENV, cwd="/", start_new_session=True,
                 pass_fds=(theirs.fileno(),),
             )
         finally:
             theirs.close()
-        self._sock = ours
+        self.sock = ours
+        hello = ours.recv(1024)  # what isolation the worker got, once it is ready
+        if not hello:
+            self.close()
+            raise RuntimeError(f"the sandbox worker did not start (exit code {self.proc.wait()})")
+        self.mode = json.loads(hello)["mode"]
+        self.healthy = True  # False once it missed a deadline: such a worker gets no further job
+
+    def start(self, fds: list[int], timeout_s: float) -> None:
+        """Hand (job stdin, output, token, status) file descriptors to the worker for its next job."""
+        socket.send_fds(self.sock, [json.dumps({"timeout_s": timeout_s}).encode()], fds)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        """Stop the worker: killing it takes the job it runs, if any, with it."""
+        self.sock.close()
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait()
 
 
-_SERVER = _ForkServer()
+class _WorkerPool:
+    """Warm workers per isolation setting, one per job running at a time, kept between jobs."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: dict[str, list[_Worker]] = {}
+        os.register_at_fork(after_in_child=self._forget)  # a forked copy of this process starts its own
+
+    def _forget(self) -> None:
+        for workers in self._idle.values():
+            for worker in workers:
+                worker.sock.close()
+        self._lock, self._idle = threading.Lock(), {}
+
+    @contextlib.contextmanager
+    def worker(self, isolation: str):
+        """An idle worker (a new one if none is idle); back to the pool unless the job broke it."""
+        with self._lock:
+            idle = self._idle.setdefault(isolation, [])
+            worker = idle.pop() if idle else None
+        if worker is None or not worker.alive():
+            worker = _Worker(isolation)
+        try:
+            yield worker
+        except BaseException:
+            worker.close()
+            raise
+        if worker.healthy and worker.alive():
+            with self._lock:
+                self._idle[isolation].append(worker)
+        else:
+            worker.close()
 
 
-def _run_harness(job: bytes, timeout_s: float, output_limit: int) -> tuple[bytes, bytes, bytes, bool, bool]:
-    """Run one job on a fresh runner; (stdout, token pipe, status pipe, output overflow, late)."""
+_WORKERS = _WorkerPool()
+
+
+def _run_harness(worker: _Worker, job: bytes, timeout_s: float,
+                 output_limit: int) -> tuple[bytes, bytes, bytes, bool, bool]:
+    """Run one job on `worker`; (stdout, token pipe, status pipe, output overflow, late)."""
     pipes = [os.pipe() for _ in range(4)]  # job stdin, output, token, status
     theirs = [pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1]]
     job_w, out_r, token_r, status_r = pipes[0][1], pipes[1][0], pipes[2][0], pipes[3][0]
     buffers = {out_r: bytearray(), token_r: bytearray(), status_r: bytearray()}
     try:
         try:
-            _SERVER.launch(theirs)
+            worker.start(theirs, timeout_s)
         finally:
             for fd in theirs:
                 os.close(fd)
         try:
-            _write_all(job_w, job)  # the runner reads all of it before doing anything else
+            _write_all(job_w, job)  # the child reads all of it before doing anything else
         except BrokenPipeError:
             pass
         os.close(job_w)
         job_w = -1
         overflow, late = _collect(buffers, out_r, status_r, time.monotonic() + timeout_s + _GRACE_S, output_limit)
         if overflow or late:
-            _kill_runner(bytes(buffers[status_r]))
+            _kill_child(bytes(buffers[status_r]))
+        worker.healthy = not late
     finally:
         for fd in (job_w, out_r, token_r, status_r):
             if fd >= 0:
@@ -199,12 +239,12 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _kill_runner(status: bytes) -> None:
-    """SIGKILL the runner's process group (it leads its own session); the rest dies with it."""
-    pid = _json_line(status.split(b"\n", 1)[0]).get("runner")
+def _kill_child(status: bytes) -> None:
+    """SIGKILL the job's child: as pid 1 of its namespace, everything it started dies with it."""
+    pid = _json_line(status.split(b"\n", 1)[0]).get("child")
     if isinstance(pid, int) and pid > 1:
         try:
-            os.killpg(pid, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
 
