@@ -222,7 +222,8 @@ def _run_harness(worker: _Worker, job: bytes, timeout_s: float,
             pass
         os.close(job_w)
         job_w = -1
-        overflow, late = _collect(buffers, out_r, status_r, time.monotonic() + timeout_s + _GRACE_S, output_limit)
+        overflow, late = _collect(buffers, out_r, token_r, status_r, time.monotonic() + timeout_s + _GRACE_S,
+                                  output_limit)
         if overflow or late:
             _kill_child(bytes(buffers[status_r]))
         worker.healthy = not late
@@ -249,34 +250,42 @@ def _kill_child(status: bytes) -> None:
             pass
 
 
-def _collect(buffers: dict[int, bytearray], out_fd: int, status_fd: int, deadline: float,
+def _collect(buffers: dict[int, bytearray], out_fd: int, token_fd: int, status_fd: int, deadline: float,
              output_limit: int) -> tuple[bool, bool]:
-    """Read all pipes until the harness exits (its status pipe closes); keep at most the caps.
+    """Read all pipes until the harness's end is known; keep at most the caps.
 
-    Returns (output over the cap, our deadline passed). Past the caps, bytes are dropped
-    as they come, so a program printing gigabytes costs no memory.
+    The end is known when pid 1 of the namespace reported the harness's exit and the
+    output and token pipes closed, or (without namespaces, or when pid 1 was killed) when
+    the worker closed the status pipe after reporting the child's fate. Returns (output
+    over the cap, our deadline passed). Past the caps, bytes are dropped as they come, so
+    a program printing gigabytes costs no memory.
     """
     caps = {fd: output_limit if fd == out_fd else _REPORT_CAP for fd in buffers}
     with selectors.DefaultSelector() as sel:
         for fd in buffers:
             sel.register(fd, selectors.EVENT_READ)
-        harness_running = True
-        while harness_running:
+        while not _harness_ended(sel.get_map(), buffers[status_fd], out_fd, token_fd, status_fd):
             left = deadline - time.monotonic()
             if left <= 0:
                 return False, True
             for key, _ in sel.select(left):
                 if _read_into(buffers[key.fd], key.fd, caps[key.fd]) is None:
                     sel.unregister(key.fd)
-                    harness_running = harness_running and key.fd != status_fd
                 elif key.fd == out_fd and len(buffers[out_fd]) > output_limit:
                     return True, False
         # Whatever was written before the harness exited is still in the pipes.
-        while sel.get_map() and (ready := sel.select(0.05)):
+        while sel.get_map() and status_fd not in sel.get_map() and (ready := sel.select(0.05)):
             for key, _ in ready:
                 if _read_into(buffers[key.fd], key.fd, caps[key.fd]) is None:
                     sel.unregister(key.fd)
     return len(buffers[out_fd]) > output_limit, False
+
+
+def _harness_ended(still_open: Mapping, status: bytes, out_fd: int, token_fd: int, status_fd: int) -> bool:
+    if status_fd not in still_open:
+        return True
+    return (out_fd not in still_open and token_fd not in still_open
+            and any("harness_exit" in _json_line(line) for line in status.splitlines()))
 
 
 def _read_into(buffer: bytearray, fd: int, cap: int) -> int | None:
@@ -305,12 +314,14 @@ def _verdict(reports: bytes, status: bytes, token: str, overflow: bool, late: bo
         return "output_limit", f"more than {output_limit} bytes of output", isolation
     if late:
         return "timeout", "the harness did not finish", isolation
-    if fate is None:
+    if fate is None and harness_exit is None:
         return "error", "the test harness was killed before it reported", isolation
-    if fate.get("timeout"):
+    if fate is not None and fate.get("timeout"):
         return "timeout", f"still running after {timeout_s:g} s", isolation
     code = fate["exit"] if harness_exit is None else harness_exit
-    if code == 0 and fate["exit"] == 0 and token.encode() in reports.splitlines():
+    # Without the worker's word (the client stops at pid 1's report), pid 1 exits 0 right after it.
+    clean = fate is None or fate["exit"] == 0
+    if code == 0 and clean and token.encode() in reports.splitlines():
         return "passed", "", isolation
     for line in reports.splitlines():
         report = _json_line(line)

@@ -3,9 +3,9 @@
 `python -I -S -B -u runner.py SOCKET_FD ISOLATION` (a new session, scrubbed environment).
 The client keeps one such worker per job it runs at a time. At start the worker preloads
 what candidates usually import, enters namespaces of its own (as root, else inside a user
-namespace), makes its view of the host read-only once, says on the socket what isolation it
-got, and then serves one job at a time: each message carries the wall-clock limit and four
-file descriptors (job stdin, output, token pipe, status pipe). Stdlib only: this file runs
+namespace), makes its view of the host read-only once and says on the socket what isolation
+it got. Then each message on the socket is a job: the wall-clock limit and four file
+descriptors (job stdin, output, token pipe, status pipe). Stdlib only: this file runs
 outside the package, before `site`.
 
 Per job the worker unshares fresh mount, network, pid, IPC and UTS namespaces, forks the
@@ -14,17 +14,19 @@ namespaces. Then:
 - the child (pid 1 of its namespace) reads the JSON job (program, tests, secret token,
   limits) from its stdin, mounts its private file system, sets resource limits, drops
   privileges, reports the isolation in force and forks the harness; it stays behind as
-  pid 1, reaping, and reports the harness's exit;
+  pid 1, reaping, and reports the harness's exit, which is all the client waits for;
 - the harness closes the status pipe, installs the audit hook and runs the program and
   the tests (`harness.py`), writing the token only when the tests returned;
-- the worker reports the child's pid, enforces the wall-clock limit and reports the
-  child's fate on the status pipe.
+- the worker reports the child's pid, enforces the wall-clock limit and, once the child
+  and with it the namespace are gone, reports the child's fate. It takes the client's
+  next job meanwhile: a namespace's teardown overlaps the next program.
 The token comes through stdin, drained and replaced by /dev/null before candidate code
 runs, never through argv or the environment; the worker itself never reads a job. The
 candidate's processes are not dumpable, so nothing they start can read the harness's memory.
 """
 
 import fcntl
+import gc
 import importlib.util
 import json
 import os
@@ -34,6 +36,7 @@ import signal
 import socket
 import stat
 import sys
+import time
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
@@ -44,9 +47,10 @@ SYS_MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID 
 NAMESPACES = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
 PRIVATE_TMP = "/tmp"  # a fresh tmpfs in the mount namespace: the workdir and the only writable place
 MIB = 1 << 20
-# Imported before the audit hook (which keeps later imports from reading .pyc files) so that
-# the usual test and solution imports stay fast.
-PRELOAD = ("typing", "math", "re", "collections", "itertools", "functools", "heapq", "bisect", "string")
+# Imported by the worker (the audit hook keeps later imports from reading .pyc files) so that
+# the usual test and solution imports stay fast. `random` reseeds itself in every forked child.
+PRELOAD = ("typing", "math", "re", "collections", "itertools", "functools", "heapq", "bisect", "string", "random",
+           "copy", "hashlib", "operator", "fractions", "decimal", "datetime", "statistics")
 
 
 class Libc:
@@ -221,10 +225,13 @@ def init_of_namespace(status_fd):
 
     The harness is not pid 1 itself so that signals it sends itself act as usual; pid 1
     ignores them. When pid 1 exits, the kernel kills everything left in the namespace.
+    Its report ends the client's wait: the namespace is torn down while the next job runs.
     """
     harness = os.fork()
     if harness == 0:
         return
+    for fd in (1, 2, 3):  # output and token pipes end with the harness (and whatever it left running)
+        os.close(fd)
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # pid 1 ignores what it does not handle
     while True:
         pid, status = os.wait()
@@ -233,26 +240,37 @@ def init_of_namespace(status_fd):
             os._exit(0)
 
 
-def wait_for(pid, timeout_s):
-    """Wait for the child up to `timeout_s`, killing it on time-out; its fate as a dict."""
+def watch(pid, timeout_s):
+    """A pidfd that becomes readable when `pid` exits; None after polling up to `timeout_s` (Linux < 5.3)."""
     try:
-        pidfd = os.pidfd_open(pid)
-    except (AttributeError, OSError):  # Python < 3.9 or Linux < 5.3: poll instead
-        pidfd = None
-    if pidfd is not None:
-        finished = bool(select.select([pidfd], [], [], timeout_s)[0])
-    else:
-        import time
-
+        return os.pidfd_open(pid)
+    except OSError:
         deadline = time.monotonic() + timeout_s
-        while not (done := os.waitpid(pid, os.WNOHANG))[0] and time.monotonic() < deadline:
+        while os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None and time.monotonic() < deadline:
             time.sleep(0.005)
-        if done[0]:
-            return {"timeout": False, "exit": os.waitstatus_to_exitcode(done[1])}
-        finished = False
-    if not finished:
-        os.kill(pid, signal.SIGKILL)  # as pid 1 of its namespace, its death takes every descendant
-    return {"timeout": not finished, "exit": os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])}
+        return None
+
+
+def finish_job(pid, status_fd, timed_out):
+    """Kill the child if it ran out of time (as pid 1 of its namespace it takes every descendant), reap it
+    and report its fate."""
+    if timed_out:
+        os.kill(pid, signal.SIGKILL)
+    fate = {"timeout": timed_out, "exit": os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])}
+    try:
+        os.killpg(pid, signal.SIGKILL)  # whatever is left of its process group (with namespaces: nothing)
+    except OSError:
+        pass
+    report(status_fd, fate)
+    os.close(status_fd)
+
+
+def report(status_fd, message):
+    """One JSON line on the status pipe, unless the client stopped listening (it may, once it has its answer)."""
+    try:
+        os.write(status_fd, json.dumps(message).encode() + b"\n")
+    except OSError:
+        pass
 
 
 def start_child(libc, home, mode):
@@ -293,33 +311,19 @@ def run_child(libc, harness, worker_facts, fds):
     os._exit(70)  # not reached: the harness always exits itself
 
 
-def run_job(libc, harness, home, worker_facts, fds, timeout_s):
-    """One job: fork the child, report its pid, wait for it within `timeout_s`, report its fate."""
-    status_fd = fds[3]
-
-    def report(message):
-        try:
-            os.write(status_fd, json.dumps(message).encode() + b"\n")
-        except OSError:  # the client stopped listening (output cap, its own deadline): nothing to tell
-            pass
-
+def start_job(libc, harness, home, worker_facts, fds):
+    """Fork the job's child and report its pid; returns the pid (in the worker)."""
     try:
         pid = start_child(libc, home, worker_facts["mode"])
     except OSError as e:
-        report({"setup_error": f"{type(e).__name__}: {e}"})
+        report(fds[3], {"setup_error": f"{type(e).__name__}: {e}"})
         os._exit(70)  # possibly still inside a job's namespaces: never serve another job from there
     if pid == 0:
         run_child(libc, harness, worker_facts, fds)
     for fd in fds[:3]:
         os.close(fd)
-    report({"child": pid})
-    fate = wait_for(pid, timeout_s)
-    try:
-        os.killpg(pid, signal.SIGKILL)  # whatever is left of its process group (with namespaces: nothing)
-    except OSError:
-        pass
-    report(fate)
-    os.close(status_fd)
+    report(fds[3], {"child": pid})
+    return pid
 
 
 def serve(sock_fd, isolation):
@@ -339,14 +343,31 @@ def serve(sock_fd, isolation):
         facts["readonly_root"] = readonly_host(libc)
         home = {flag: os.open(f"/proc/self/ns/{name}", os.O_RDONLY | os.O_CLOEXEC) for flag, name in NAMESPACE_FILES}
     sock.send(json.dumps(facts).encode())
+    gc.freeze()  # the children's collections leave the worker's objects alone: fewer pages copied per job
+    running = {}  # pidfd -> (child pid, deadline, status fd): the job in progress, and ones still ending
     while True:
+        deadlines = [deadline for _, deadline, _ in running.values()]
+        wait = max(min(deadlines) - time.monotonic(), 0) if deadlines else None
+        ready = select.select([sock, *running], [], [], wait)[0]
+        for pidfd in [fd for fd, job in running.items() if fd in ready or job[1] <= time.monotonic()]:
+            pid, _, status_fd = running.pop(pidfd)
+            os.close(pidfd)
+            finish_job(pid, status_fd, timed_out=pidfd not in ready)
+        if sock not in ready:
+            continue
         try:
             message, fds, _, _ = socket.recv_fds(sock, 1024, 4)
         except (OSError, ValueError):
             return
         if not message or len(fds) != 4:  # the client closed the socket
             return
-        run_job(libc, harness, home, facts, fds, json.loads(message)["timeout_s"])
+        timeout_s = json.loads(message)["timeout_s"]
+        pid = start_job(libc, harness, home, facts, fds)
+        pidfd = watch(pid, timeout_s)
+        if pidfd is None:
+            finish_job(pid, fds[3], timed_out=os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None)
+        else:
+            running[pidfd] = (pid, time.monotonic() + timeout_s, fds[3])
 
 
 if __name__ == "__main__":
