@@ -49,33 +49,25 @@ itself, which would get native code inside the (still namespaced) sandbox.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import secrets
 import selectors
 import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import textwrap
-import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 
 from multianswer.core.errors import UserError
+from multianswer.sandbox.pool import WORKERS, Worker, workdir
 
-RUNNER = Path(__file__).with_name("runner.py")
 STATUSES = ("passed", "failed", "error", "timeout", "memory", "output_limit")
 ISOLATION_MODES = ("auto", "none")
 MAX_SOURCE_BYTES = 1 << 20
-_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 _GRACE_S = 10.0  # our own backstop past the harness's limit, for interpreter start on a busy machine
 _REPORT_CAP = 1 << 16
 
@@ -112,9 +104,9 @@ def check_program(
     if len(program.encode()) + len(tests.encode()) > MAX_SOURCE_BYTES:
         return SandboxResult(False, "error", f"program and tests exceed {MAX_SOURCE_BYTES} bytes")
     token = secrets.token_hex(16)
-    with _WORKERS.worker(isolation) as worker, _workdir(worker.mode) as workdir:
+    with WORKERS.worker(isolation) as worker, workdir(worker.mode) as directory:
         job = dict(program=program, tests=tests, token=token, timeout_s=timeout_s, memory_mb=memory_mb,
-                   file_mb=file_mb, max_processes=max_processes, workdir=workdir)
+                   file_mb=file_mb, max_processes=max_processes, workdir=directory)
         stdout, reports, status, overflow, late = _run_harness(worker, json.dumps(job).encode(), timeout_s,
                                                                output_limit)
     duration = time.monotonic() - start
@@ -123,87 +115,7 @@ def check_program(
                          output=stdout.decode(errors="replace"), isolation=verdict[2])
 
 
-def _workdir(mode: str):
-    """A temporary working directory, needed only without namespaces (they bring a private tmpfs)."""
-    if mode != "none":
-        return contextlib.nullcontext(None)
-    return tempfile.TemporaryDirectory(prefix="multianswer-sandbox-", ignore_cleanup_errors=True)
-
-
-class _Worker:
-    """One warm `runner.py` process (see its docstring) that runs one job at a time."""
-
-    def __init__(self, isolation: str) -> None:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # one message per job
-        try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-B", "-u", str(RUNNER), str(theirs.fileno()), isolation],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=_ENV, cwd="/", start_new_session=True,
-                pass_fds=(theirs.fileno(),),
-            )
-        finally:
-            theirs.close()
-        self.sock = ours
-        hello = ours.recv(1024)  # what isolation the worker got, once it is ready
-        if not hello:
-            self.close()
-            raise RuntimeError(f"the sandbox worker did not start (exit code {self.proc.wait()})")
-        self.mode = json.loads(hello)["mode"]
-        self.healthy = True  # False once it missed a deadline: such a worker gets no further job
-
-    def start(self, fds: list[int], timeout_s: float) -> None:
-        """Hand (job stdin, output, token, status) file descriptors to the worker for its next job."""
-        socket.send_fds(self.sock, [json.dumps({"timeout_s": timeout_s}).encode()], fds)
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def close(self) -> None:
-        """Stop the worker: killing it takes the job it runs, if any, with it."""
-        self.sock.close()
-        if self.alive():
-            self.proc.kill()
-            self.proc.wait()
-
-
-class _WorkerPool:
-    """Warm workers per isolation setting, one per job running at a time, kept between jobs."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._idle: dict[str, list[_Worker]] = {}
-        os.register_at_fork(after_in_child=self._forget)  # a forked copy of this process starts its own
-
-    def _forget(self) -> None:
-        for workers in self._idle.values():
-            for worker in workers:
-                worker.sock.close()
-        self._lock, self._idle = threading.Lock(), {}
-
-    @contextlib.contextmanager
-    def worker(self, isolation: str):
-        """An idle worker (a new one if none is idle); back to the pool unless the job broke it."""
-        with self._lock:
-            idle = self._idle.setdefault(isolation, [])
-            worker = idle.pop() if idle else None
-        if worker is None or not worker.alive():
-            worker = _Worker(isolation)
-        try:
-            yield worker
-        except BaseException:
-            worker.close()
-            raise
-        if worker.healthy and worker.alive():
-            with self._lock:
-                self._idle[isolation].append(worker)
-        else:
-            worker.close()
-
-
-_WORKERS = _WorkerPool()
-
-
-def _run_harness(worker: _Worker, job: bytes, timeout_s: float,
+def _run_harness(worker: Worker, job: bytes, timeout_s: float,
                  output_limit: int) -> tuple[bytes, bytes, bytes, bool, bool]:
     """Run one job on `worker`; (stdout, token pipe, status pipe, output overflow, late)."""
     pipes = [os.pipe() for _ in range(4)]  # job stdin, output, token, status
@@ -282,6 +194,7 @@ def _collect(buffers: dict[int, bytearray], out_fd: int, token_fd: int, status_f
 
 
 def _harness_ended(still_open: Mapping, status: bytes, out_fd: int, token_fd: int, status_fd: int) -> bool:
+    """True once the worker closed the status pipe, or pid 1 reported the harness's exit and its pipes closed."""
     if status_fd not in still_open:
         return True
     return (out_fd not in still_open and token_fd not in still_open

@@ -118,7 +118,7 @@ def become_worker(libc, sock):
     if worker != 0:
         sock.close()  # the worker alone answers the client
         os._exit(os.waitstatus_to_exitcode(os.waitpid(worker, 0)[1]) & 0xFF)
-    libc.call("prctl", PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)  # the client stops us by killing the launcher
+    libc.call("prctl", PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)  # the client stops it by killing the launcher
 
 
 def readonly_host(libc):
@@ -252,10 +252,9 @@ def watch(pid, timeout_s):
 
 
 def finish_job(pid, status_fd, timed_out):
-    """Kill the child if it ran out of time (as pid 1 of its namespace it takes every descendant), reap it
-    and report its fate."""
+    """Reap the child (killed first if it ran out of time) and report its fate."""
     if timed_out:
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, signal.SIGKILL)  # as pid 1 of its namespace, its death takes every descendant
     fate = {"timeout": timed_out, "exit": os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])}
     try:
         os.killpg(pid, signal.SIGKILL)  # whatever is left of its process group (with namespaces: nothing)
@@ -327,7 +326,7 @@ def start_job(libc, harness, home, worker_facts, fds):
 
 
 def serve(sock_fd, isolation):
-    """Prepare the worker, say what isolation it has, then run jobs one at a time until the client leaves."""
+    """Prepare the worker, say what isolation it has, then run the client's jobs until it leaves."""
     for name in PRELOAD:
         __import__(name)
     libc = Libc()
