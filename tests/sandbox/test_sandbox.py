@@ -43,15 +43,29 @@ def processes_with(marker: str) -> list[int]:
     return found
 
 
+def status_field(pid: int | str, name: str) -> int:
+    """The first number of a /proc/PID/status line (Uid:, PPid:)."""
+    line = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith(name + ":"))
+    return int(line.split()[1])
+
+
 def sandbox_uid_processes() -> list[int]:
-    """Pids running under one of the sandbox's private uids."""
+    """Pids running under one of the sandbox's private uids, below this process.
+
+    A sandboxed process cannot leave our process tree: its orphans go to pid 1 of its own
+    namespace. Other sandboxes on the machine (parallel test runs) are not ours to count.
+    """
     found = []
     for entry in filter(str.isdigit, os.listdir("/proc")):
         try:
-            uid_line = next(line for line in Path(f"/proc/{entry}/status").read_text().splitlines() if line.startswith("Uid:"))
+            if status_field(entry, "Uid") not in SANDBOX_UIDS:
+                continue
+            ancestor = status_field(entry, "PPid")
+            while ancestor not in (0, 1, os.getpid()):
+                ancestor = status_field(ancestor, "PPid")
         except (OSError, StopIteration):
             continue
-        if int(uid_line.split()[1]) in SANDBOX_UIDS:
+        if ancestor == os.getpid():
             found.append(int(entry))
     return found
 
@@ -366,6 +380,16 @@ def test_background_processes_do_not_survive(mode):
     result = run(program, mode=mode)
     assert result.status == "passed"  # leaving children behind is not a failure, they just die
     assert processes_with(marker) == []
+
+
+def test_consecutive_programs_share_nothing():
+    """Programs run one after another on the same warm worker: no file or random state carries over."""
+    draw = "import random\nprint(random.getrandbits(64))\n"
+    leave = draw + "for path in ('/tmp/left', '/dev/shm/left', 'left'):\n    open(path, 'w').write('x')\n"
+    look = "import os\nassert [p for p in ('/tmp/left', '/dev/shm/left', 'left') if os.path.exists(p)] == []\n"
+    first, second = run(leave, "pass\n"), run(draw, look)
+    assert (first.status, second.status) == ("passed", "passed"), (first, second)
+    assert first.output != second.output  # `random` is reseeded in every fork of the worker
 
 
 def test_sandbox_isolation_reports_what_is_in_force():

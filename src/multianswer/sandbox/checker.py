@@ -11,14 +11,14 @@ The program runs first, then the tests see its top-level names (except ones that
 builtin) with a private copy of the original builtins. Programs get the standard library
 only (the interpreter runs with -I -S: no site-packages).
 
-A candidate passes only if the tests ran to their end. A trusted fork server
-(`runner.py`, one `python -I -S -B -u` per client process, stdlib preloaded) forks
-a runner per program; the runner gets the program, tests and a random per-run token on its
-stdin, which is closed before candidate code runs. The harness (`harness.py`)
-writes the token to an inherited pipe only after the tests returned, and we count a pass
-only when that exact token arrives and the runner reports a clean exit. `exit(0)`,
-`os._exit(0)`, `raise SystemExit`, killing the harness, patching builtins or harness
-functions, or printing "passed" all fail.
+A candidate passes only if the tests ran to their end. Trusted warm workers (`runner.py`,
+one `python -I -S -B -u` per job running at a time, stdlib preloaded, kept between jobs)
+fork a fresh child per program, in fresh namespaces; the child gets the program, tests and
+a random per-run token on its stdin, which is closed before candidate code runs. The
+harness (`harness.py`) writes the token to an inherited pipe only after the tests returned,
+and we count a pass only when that exact token arrives and the worker reports a clean
+exit. `exit(0)`, `os._exit(0)`, `raise SystemExit`, killing the harness, patching builtins
+or harness functions, or printing "passed" all fail.
 
 Isolation, strongest available, chosen per run (`sandbox_isolation()` says what is in force):
 - "root" (we are root and may unshare, as on the development machine): new mount, network,
@@ -27,16 +27,17 @@ Isolation, strongest available, chosen per run (`sandbox_isolation()` says what 
   (mount_setattr, recursive); a fresh 64 MiB tmpfs on /tmp (and /dev/shm) holding the
   working directory, gone with the namespace; a private /proc; no network (the new
   namespace has only a downed loopback).
-- "userns" (not root, unprivileged user namespaces allowed): the same namespaces inside a
-  user namespace mapping only our own uid, with all capabilities dropped afterwards.
+- "userns" (not root, unprivileged user namespaces allowed): the same namespaces inside the
+  worker's user namespace, which maps only our own uid, with all capabilities dropped
+  before candidate code runs.
 - "none" (neither, or `isolation="none"`): no namespaces; the audit hook also refuses new
   processes, signals, sockets and writes outside the working directory (a temporary
   directory we delete afterwards). Weaker: it stops Python-level attacks only.
 Always: RLIMIT_CPU, RLIMIT_AS (memory), RLIMIT_FSIZE, RLIMIT_NOFILE, no core dumps, a
 wall-clock limit, stdin on /dev/null, environment scrubbed to PATH and LANG (+ HOME, TMPDIR
 pointing at the working directory), output capped (past the cap the run is killed; nothing
-beyond it is buffered), no_new_privs, not dumpable, SIGKILL when the runner dies, and the
-runner's process group killed at the end (with a pid namespace, every process in it dies
+beyond it is buffered), no_new_privs, not dumpable, SIGKILL when the worker dies, and the
+child's process group killed at the end (with a pid namespace, every process in it dies
 with its pid 1). The audit hook denies frame and gc introspection, ctypes, crafted code
 objects, directory file descriptors and /proc: the ways to read the token from memory.
 
@@ -54,26 +55,19 @@ import re
 import secrets
 import selectors
 import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import textwrap
-import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 
 from multianswer.core.errors import UserError
+from multianswer.sandbox.pool import WORKERS, Worker, workdir
 
-RUNNER = Path(__file__).with_name("runner.py")
 STATUSES = ("passed", "failed", "error", "timeout", "memory", "output_limit")
 ISOLATION_MODES = ("auto", "none")
 MAX_SOURCE_BYTES = 1 << 20
-_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 _GRACE_S = 10.0  # our own backstop past the harness's limit, for interpreter start on a busy machine
 _REPORT_CAP = 1 << 16
 
@@ -110,82 +104,41 @@ def check_program(
     if len(program.encode()) + len(tests.encode()) > MAX_SOURCE_BYTES:
         return SandboxResult(False, "error", f"program and tests exceed {MAX_SOURCE_BYTES} bytes")
     token = secrets.token_hex(16)
-    with tempfile.TemporaryDirectory(prefix="multianswer-sandbox-", ignore_cleanup_errors=True) as workdir:  # for "none"
+    with WORKERS.worker(isolation) as worker, workdir(worker.mode) as directory:
         job = dict(program=program, tests=tests, token=token, timeout_s=timeout_s, memory_mb=memory_mb,
-                   file_mb=file_mb, max_processes=max_processes, workdir=workdir, isolation=isolation)
-        stdout, reports, status, overflow, late = _run_harness(json.dumps(job).encode(), timeout_s, output_limit)
+                   file_mb=file_mb, max_processes=max_processes, workdir=directory)
+        stdout, reports, status, overflow, late = _run_harness(worker, json.dumps(job).encode(), timeout_s,
+                                                               output_limit)
     duration = time.monotonic() - start
     verdict = _verdict(reports, status, token, overflow, late, timeout_s, output_limit)
     return SandboxResult(verdict[0] == "passed", *verdict[:2], duration_s=duration,
                          output=stdout.decode(errors="replace"), isolation=verdict[2])
 
 
-class _ForkServer:
-    """The trusted, preloaded `runner.py` process that forks a runner per job."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._proc: subprocess.Popen | None = None
-        self._sock: socket.socket | None = None
-        os.register_at_fork(after_in_child=self._forget)  # a forked copy of this process starts its own
-
-    def _forget(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-        self._lock, self._proc, self._sock = threading.Lock(), None, None
-
-    def launch(self, fds: list[int]) -> None:
-        """Hand (job stdin, output, token, status) file descriptors to a new runner."""
-        with self._lock:
-            for _ in range(2):
-                if self._proc is None or self._proc.poll() is not None:
-                    self._start()
-                try:
-                    socket.send_fds(self._sock, [b"job"], fds)
-                    return
-                except OSError:
-                    self._proc = None
-        raise RuntimeError("the sandbox fork server does not answer")
-
-    def _start(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # one message per job
-        try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-B", "-u", str(RUNNER), str(theirs.fileno())],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=_ENV, cwd="/", start_new_session=True,
-                pass_fds=(theirs.fileno(),),
-            )
-        finally:
-            theirs.close()
-        self._sock = ours
-
-
-_SERVER = _ForkServer()
-
-
-def _run_harness(job: bytes, timeout_s: float, output_limit: int) -> tuple[bytes, bytes, bytes, bool, bool]:
-    """Run one job on a fresh runner; (stdout, token pipe, status pipe, output overflow, late)."""
+def _run_harness(worker: Worker, job: bytes, timeout_s: float,
+                 output_limit: int) -> tuple[bytes, bytes, bytes, bool, bool]:
+    """Run one job on `worker`; (stdout, token pipe, status pipe, output overflow, late)."""
     pipes = [os.pipe() for _ in range(4)]  # job stdin, output, token, status
     theirs = [pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1]]
     job_w, out_r, token_r, status_r = pipes[0][1], pipes[1][0], pipes[2][0], pipes[3][0]
     buffers = {out_r: bytearray(), token_r: bytearray(), status_r: bytearray()}
     try:
         try:
-            _SERVER.launch(theirs)
+            worker.start(theirs, timeout_s)
         finally:
             for fd in theirs:
                 os.close(fd)
         try:
-            _write_all(job_w, job)  # the runner reads all of it before doing anything else
+            _write_all(job_w, job)  # the child reads all of it before doing anything else
         except BrokenPipeError:
             pass
         os.close(job_w)
         job_w = -1
-        overflow, late = _collect(buffers, out_r, status_r, time.monotonic() + timeout_s + _GRACE_S, output_limit)
+        overflow, late = _collect(buffers, out_r, token_r, status_r, time.monotonic() + timeout_s + _GRACE_S,
+                                  output_limit)
         if overflow or late:
-            _kill_runner(bytes(buffers[status_r]))
+            _kill_child(bytes(buffers[status_r]))
+        worker.healthy = not late
     finally:
         for fd in (job_w, out_r, token_r, status_r):
             if fd >= 0:
@@ -199,44 +152,53 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _kill_runner(status: bytes) -> None:
-    """SIGKILL the runner's process group (it leads its own session); the rest dies with it."""
-    pid = _json_line(status.split(b"\n", 1)[0]).get("runner")
+def _kill_child(status: bytes) -> None:
+    """SIGKILL the job's child: as pid 1 of its namespace, everything it started dies with it."""
+    pid = _json_line(status.split(b"\n", 1)[0]).get("child")
     if isinstance(pid, int) and pid > 1:
         try:
-            os.killpg(pid, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
 
 
-def _collect(buffers: dict[int, bytearray], out_fd: int, status_fd: int, deadline: float,
+def _collect(buffers: dict[int, bytearray], out_fd: int, token_fd: int, status_fd: int, deadline: float,
              output_limit: int) -> tuple[bool, bool]:
-    """Read all pipes until the harness exits (its status pipe closes); keep at most the caps.
+    """Read all pipes until the harness's end is known; keep at most the caps.
 
-    Returns (output over the cap, our deadline passed). Past the caps, bytes are dropped
-    as they come, so a program printing gigabytes costs no memory.
+    The end is known when pid 1 of the namespace reported the harness's exit and the
+    output and token pipes closed, or (without namespaces, or when pid 1 was killed) when
+    the worker closed the status pipe after reporting the child's fate. Returns (output
+    over the cap, our deadline passed). Past the caps, bytes are dropped as they come, so
+    a program printing gigabytes costs no memory.
     """
     caps = {fd: output_limit if fd == out_fd else _REPORT_CAP for fd in buffers}
     with selectors.DefaultSelector() as sel:
         for fd in buffers:
             sel.register(fd, selectors.EVENT_READ)
-        harness_running = True
-        while harness_running:
+        while not _harness_ended(sel.get_map(), buffers[status_fd], out_fd, token_fd, status_fd):
             left = deadline - time.monotonic()
             if left <= 0:
                 return False, True
             for key, _ in sel.select(left):
                 if _read_into(buffers[key.fd], key.fd, caps[key.fd]) is None:
                     sel.unregister(key.fd)
-                    harness_running = harness_running and key.fd != status_fd
                 elif key.fd == out_fd and len(buffers[out_fd]) > output_limit:
                     return True, False
         # Whatever was written before the harness exited is still in the pipes.
-        while sel.get_map() and (ready := sel.select(0.05)):
+        while sel.get_map() and status_fd not in sel.get_map() and (ready := sel.select(0.05)):
             for key, _ in ready:
                 if _read_into(buffers[key.fd], key.fd, caps[key.fd]) is None:
                     sel.unregister(key.fd)
     return len(buffers[out_fd]) > output_limit, False
+
+
+def _harness_ended(still_open: Mapping, status: bytes, out_fd: int, token_fd: int, status_fd: int) -> bool:
+    """True once the worker closed the status pipe, or pid 1 reported the harness's exit and its pipes closed."""
+    if status_fd not in still_open:
+        return True
+    return (out_fd not in still_open and token_fd not in still_open
+            and any("harness_exit" in _json_line(line) for line in status.splitlines()))
 
 
 def _read_into(buffer: bytearray, fd: int, cap: int) -> int | None:
@@ -265,12 +227,14 @@ def _verdict(reports: bytes, status: bytes, token: str, overflow: bool, late: bo
         return "output_limit", f"more than {output_limit} bytes of output", isolation
     if late:
         return "timeout", "the harness did not finish", isolation
-    if fate is None:
+    if fate is None and harness_exit is None:
         return "error", "the test harness was killed before it reported", isolation
-    if fate.get("timeout"):
+    if fate is not None and fate.get("timeout"):
         return "timeout", f"still running after {timeout_s:g} s", isolation
     code = fate["exit"] if harness_exit is None else harness_exit
-    if code == 0 and fate["exit"] == 0 and token.encode() in reports.splitlines():
+    # Without the worker's word (the client stops at pid 1's report), pid 1 exits 0 right after it.
+    clean = fate is None or fate["exit"] == 0
+    if code == 0 and clean and token.encode() in reports.splitlines():
         return "passed", "", isolation
     for line in reports.splitlines():
         report = _json_line(line)

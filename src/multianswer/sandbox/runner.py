@@ -1,25 +1,32 @@
-"""Trusted side of `multianswer.sandbox`: a fork server, run as a script, never imported.
+"""Trusted side of `multianswer.sandbox`: a warm worker, run as a script, never imported.
 
-`python -I -S -B -u runner.py SOCKET_FD` (a new session, scrubbed environment)
-preloads what every run needs, then serves: each message on the Unix socket carries four
-file descriptors (job stdin, output, token pipe, status pipe) and gets a forked *runner*.
-Stdlib only: this file runs outside the package, before `site`.
+`python -I -S -B -u runner.py SOCKET_FD ISOLATION` (a new session, scrubbed environment).
+The client keeps one such worker per job it runs at a time. At start the worker preloads
+what candidates usually import, enters namespaces of its own (as root, else inside a user
+namespace), makes its view of the host read-only once and says on the socket what isolation
+it got. Then each message on the socket is a job: the wall-clock limit and four file
+descriptors (job stdin, output, token pipe, status pipe). Stdlib only: this file runs
+outside the package, before `site`.
 
-Per job, three trusted processes and the candidate's:
-- the runner reads the JSON job (program, tests, secret token, limits) from its stdin,
-  enters fresh namespaces, forks the child, enforces the wall-clock limit and reports
-  its pid and then the child's fate on the status pipe;
-- the child makes the private file system, sets resource limits, drops privileges and
-  reports the isolation in force; with a pid namespace it stays as pid 1 (reaping, then
-  reporting the harness's exit) and forks the harness;
+Per job the worker unshares fresh mount, network, pid, IPC and UTS namespaces, forks the
+*child* into them and steps back into its own (setns), so no process is spent on entering
+namespaces. Then:
+- the child (pid 1 of its namespace) reads the JSON job (program, tests, secret token,
+  limits) from its stdin, mounts its private file system, sets resource limits, drops
+  privileges, reports the isolation in force and forks the harness; it stays behind as
+  pid 1, reaping, and reports the harness's exit, which is all the client waits for;
 - the harness closes the status pipe, installs the audit hook and runs the program and
-  the tests (`harness.py`), writing the token only when the tests returned.
+  the tests (`harness.py`), writing the token only when the tests returned;
+- the worker reports the child's pid, enforces the wall-clock limit and, once the child
+  and with it the namespace are gone, reports the child's fate. It takes the client's
+  next job meanwhile: a namespace's teardown overlaps the next program.
 The token comes through stdin, drained and replaced by /dev/null before candidate code
-runs, never through argv or the environment. The candidate's processes are not dumpable,
-so nothing they start can read the harness's memory.
+runs, never through argv or the environment; the worker itself never reads a job. The
+candidate's processes are not dumpable, so nothing they start can read the harness's memory.
 """
 
 import fcntl
+import gc
 import importlib.util
 import json
 import os
@@ -29,6 +36,7 @@ import signal
 import socket
 import stat
 import sys
+import time
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
@@ -39,9 +47,10 @@ SYS_MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID 
 NAMESPACES = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
 PRIVATE_TMP = "/tmp"  # a fresh tmpfs in the mount namespace: the workdir and the only writable place
 MIB = 1 << 20
-# Imported before the audit hook (which keeps later imports from reading .pyc files) so that
-# the usual test and solution imports stay fast.
-PRELOAD = ("typing", "math", "re", "collections", "itertools", "functools", "heapq", "bisect", "string")
+# Imported by the worker (the audit hook keeps later imports from reading .pyc files) so that
+# the usual test and solution imports stay fast. `random` reseeds itself in every forked child.
+PRELOAD = ("typing", "math", "re", "collections", "itertools", "functools", "heapq", "bisect", "string", "random",
+           "copy", "hashlib", "operator", "fractions", "decimal", "datetime", "statistics")
 
 
 class Libc:
@@ -74,6 +83,10 @@ class Libc:
         self.call("capset", header, (self.ctypes.c_uint32 * 6)())
 
 
+NAMESPACE_FILES = ((CLONE_NEWNS, "mnt"), (CLONE_NEWNET, "net"), (CLONE_NEWPID, "pid"), (CLONE_NEWIPC, "ipc"),
+                   (CLONE_NEWUTS, "uts"))
+
+
 def enter_namespaces(libc, wanted):
     """Unshare mount/net/pid/ipc/uts namespaces: as root, else inside a user namespace."""
     if wanted == "none":
@@ -95,14 +108,31 @@ def enter_namespaces(libc, wanted):
     return "userns"
 
 
-def private_filesystem(libc, sandbox_uid, facts):
-    """Read-only view of the host, a fresh tmpfs on /tmp holding the workdir, a private /proc."""
-    libc.mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing below propagates to the host
+def become_worker(libc, sock):
+    """Fork the worker into the new pid namespace; the launcher waits for it and exits with it.
+
+    The worker has to own the pid namespace it returns to after each job (setns needs
+    CAP_SYS_ADMIN over it, which a user namespace only gives over its own).
+    """
+    worker = os.fork()
+    if worker != 0:
+        sock.close()  # the worker alone answers the client
+        os._exit(os.waitstatus_to_exitcode(os.waitpid(worker, 0)[1]) & 0xFF)
+    libc.call("prctl", PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)  # the client stops it by killing the launcher
+
+
+def readonly_host(libc):
+    """Make the worker's mounts private (nothing propagates to the host) and read-only; True if read-only."""
+    libc.mount(None, "/", None, MS_REC | MS_PRIVATE)
     try:
         libc.readonly_tree("/")
-        facts["readonly_root"] = True
+        return True
     except OSError:
-        facts["readonly_root"] = False
+        return False
+
+
+def private_filesystem(libc, sandbox_uid, facts):
+    """A fresh tmpfs on /tmp holding the workdir and a private /proc, over the worker's read-only view."""
     libc.mount("tmpfs", PRIVATE_TMP, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,nr_inodes=4096,mode=1777")
     if os.path.isdir("/dev/shm"):
         libc.mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=1777")
@@ -149,12 +179,11 @@ def set_limits(job, mode):
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversized writes raise OSError instead
 
 
-def child(libc, harness, job, mode, token_fd, status_fd):
+def child(libc, harness, job, worker_facts, token_fd, status_fd):
     """Set up the sandbox in the forked child, then run the candidate; never returns."""
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
-    facts = {"mode": mode, "network": "isolated" if mode != "none" else "host", "readonly_root": False}
+    mode = worker_facts["mode"]
+    facts = {"mode": mode, "network": "isolated" if mode != "none" else "host",
+             "readonly_root": worker_facts["readonly_root"]}
     sandbox_uid = None
     if mode == "root":
         sandbox_uid = int.from_bytes(os.urandom(4), "little") % (1 << 30) + (1 << 20)
@@ -196,10 +225,13 @@ def init_of_namespace(status_fd):
 
     The harness is not pid 1 itself so that signals it sends itself act as usual; pid 1
     ignores them. When pid 1 exits, the kernel kills everything left in the namespace.
+    Its report ends the client's wait: the namespace is torn down while the next job runs.
     """
     harness = os.fork()
     if harness == 0:
         return
+    for fd in (1, 2, 3):  # output and token pipes end with the harness (and whatever it left running)
+        os.close(fd)
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # pid 1 ignores what it does not handle
     while True:
         pid, status = os.wait()
@@ -208,90 +240,134 @@ def init_of_namespace(status_fd):
             os._exit(0)
 
 
-def wait_for(pid, timeout_s):
-    """Wait for the child up to `timeout_s`, killing it on time-out; its fate as a dict."""
+def watch(pid, timeout_s):
+    """A pidfd that becomes readable when `pid` exits; None after polling up to `timeout_s` (Linux < 5.3)."""
     try:
-        pidfd = os.pidfd_open(pid)
-    except (AttributeError, OSError):  # Python < 3.9 or Linux < 5.3: poll instead
-        pidfd = None
-    if pidfd is not None:
-        finished = bool(select.select([pidfd], [], [], timeout_s)[0])
-    else:
-        import time
-
+        return os.pidfd_open(pid)
+    except OSError:
         deadline = time.monotonic() + timeout_s
-        while not (done := os.waitpid(pid, os.WNOHANG))[0] and time.monotonic() < deadline:
+        while os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None and time.monotonic() < deadline:
             time.sleep(0.005)
-        if done[0]:
-            return {"timeout": False, "exit": os.waitstatus_to_exitcode(done[1])}
-        finished = False
-    if not finished:
+        return None
+
+
+def finish_job(pid, status_fd, timed_out):
+    """Reap the child (killed first if it ran out of time) and report its fate."""
+    if timed_out:
         os.kill(pid, signal.SIGKILL)  # as pid 1 of its namespace, its death takes every descendant
-    return {"timeout": not finished, "exit": os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])}
-
-
-def run_job(harness, token_fd, status_fd):
-    """One job in a forked runner: stdin holds it, output goes to fds 1 and 2."""
-    report = lambda message: os.write(status_fd, json.dumps(message).encode() + b"\n")  # noqa: E731
-    report({"runner": os.getpid()})
+    fate = {"timeout": timed_out, "exit": os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])}
     try:
+        os.killpg(pid, signal.SIGKILL)  # whatever is left of its process group (with namespaces: nothing)
+    except OSError:
+        pass
+    report(status_fd, fate)
+    os.close(status_fd)
+
+
+def report(status_fd, message):
+    """One JSON line on the status pipe, unless the client stopped listening (it may, once it has its answer)."""
+    try:
+        os.write(status_fd, json.dumps(message).encode() + b"\n")
+    except OSError:
+        pass
+
+
+def start_child(libc, home, mode):
+    """Fork the child into fresh namespaces (the worker's own are restored at once); its pid, 0 in it."""
+    if mode == "none":
+        return os.fork()
+    libc.call("unshare", NAMESPACES)
+    pid = os.fork()
+    if pid != 0:
+        for flag, fd in home.items():
+            libc.call("setns", fd, flag)
+    return pid
+
+
+def run_child(libc, harness, worker_facts, fds):
+    """In the forked child: place the job's descriptors at 0-4, read the job, run it; never returns."""
+    try:
+        os.setsid()  # its own process group, for the worker to kill at the end
+        high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 16) for fd in fds]  # clear of 0..4 before placing them
+        for target, fd in zip((0, 1, 3, 4), high):
+            os.dup2(fd, target)
+        os.dup2(1, 2)
+        os.closerange(5, 1 << 16)  # the worker's socket and namespace handles among them
         chunks = []
         while chunk := os.read(0, 1 << 20):
             chunks.append(chunk)
         job = json.loads(b"".join(chunks))
         del chunks
-        libc = Libc()
-        mode = enter_namespaces(libc, job["isolation"])
-        pid = os.fork()
-        if pid == 0:
-            child(libc, harness, job, mode, token_fd, status_fd)
-            os._exit(70)  # not reached: the harness always exits itself
-    except BaseException as e:  # a setup failure (in runner or child): say so on the trusted channel
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+        child(libc, harness, job, worker_facts, 3, 4)
+    except BaseException as e:  # a setup failure: say so on the trusted channel
         try:
-            report({"setup_error": f"{type(e).__name__}: {e}"})
+            os.write(4, json.dumps({"setup_error": f"{type(e).__name__}: {e}"}).encode() + b"\n")
         finally:
             os._exit(70)
-    os.close(token_fd)
-    report(wait_for(pid, job["timeout_s"]))
-    os.killpg(0, signal.SIGKILL)  # the runner's whole process group, itself last: no orphans
+    os._exit(70)  # not reached: the harness always exits itself
 
 
-def serve(sock_fd):
-    """Fork a runner per request until the client closes the socket."""
+def start_job(libc, harness, home, worker_facts, fds):
+    """Fork the job's child and report its pid; returns the pid (in the worker)."""
+    try:
+        pid = start_child(libc, home, worker_facts["mode"])
+    except OSError as e:
+        report(fds[3], {"setup_error": f"{type(e).__name__}: {e}"})
+        os._exit(70)  # possibly still inside a job's namespaces: never serve another job from there
+    if pid == 0:
+        run_child(libc, harness, worker_facts, fds)
+    for fd in fds[:3]:
+        os.close(fd)
+    report(fds[3], {"child": pid})
+    return pid
+
+
+def serve(sock_fd, isolation):
+    """Prepare the worker, say what isolation it has, then run the client's jobs until it leaves."""
     for name in PRELOAD:
         __import__(name)
-    Libc()  # imports ctypes once, here
+    libc = Libc()
     path = os.path.join(os.path.dirname(__file__), "harness.py")
     spec = importlib.util.spec_from_file_location("sandbox_harness", path)
     harness = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(harness)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps finished runners
     sock = socket.socket(fileno=sock_fd)
+    facts = {"mode": enter_namespaces(libc, isolation), "readonly_root": False}
+    home = {}
+    if facts["mode"] != "none":
+        become_worker(libc, sock)
+        facts["readonly_root"] = readonly_host(libc)
+        home = {flag: os.open(f"/proc/self/ns/{name}", os.O_RDONLY | os.O_CLOEXEC) for flag, name in NAMESPACE_FILES}
+    sock.send(json.dumps(facts).encode())
+    gc.freeze()  # the children's collections leave the worker's objects alone: fewer pages copied per job
+    running = {}  # pidfd -> (child pid, deadline, status fd): the job in progress, and ones still ending
     while True:
+        deadlines = [deadline for _, deadline, _ in running.values()]
+        wait = max(min(deadlines) - time.monotonic(), 0) if deadlines else None
+        ready = select.select([sock, *running], [], [], wait)[0]
+        for pidfd in [fd for fd, job in running.items() if fd in ready or job[1] <= time.monotonic()]:
+            pid, _, status_fd = running.pop(pidfd)
+            os.close(pidfd)
+            finish_job(pid, status_fd, timed_out=pidfd not in ready)
+        if sock not in ready:
+            continue
         try:
-            message, fds, _, _ = socket.recv_fds(sock, 16, 4)
+            message, fds, _, _ = socket.recv_fds(sock, 1024, 4)
         except (OSError, ValueError):
             return
         if not message or len(fds) != 4:  # the client closed the socket
             return
-        if os.fork() == 0:
-            sock.close()
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            os.setsid()
-            high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 16) for fd in fds]  # clear of 0..4 before placing them
-            for fd in fds:
-                os.close(fd)
-            for target, fd in zip((0, 1, 3, 4), high):
-                os.dup2(fd, target)
-            os.dup2(1, 2)
-            os.closerange(5, 1 << 16)
-            try:
-                run_job(harness, 3, 4)
-            finally:
-                os._exit(0)
-        for fd in fds:
-            os.close(fd)
+        timeout_s = json.loads(message)["timeout_s"]
+        pid = start_job(libc, harness, home, facts, fds)
+        pidfd = watch(pid, timeout_s)
+        if pidfd is None:
+            finish_job(pid, fds[3], timed_out=os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None)
+        else:
+            running[pidfd] = (pid, time.monotonic() + timeout_s, fds[3])
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]))
+    serve(int(sys.argv[1]), sys.argv[2])
