@@ -140,7 +140,7 @@ def test_torn_last_line_is_cut_and_bad_lines_named(tmp_path):
     assert [r["id"] for r in read_rows(path, repair=True)] == ["a", "b"]
     assert path.read_text() == '{"id": "a"}\n{"id": "b"}\n'  # the resuming writer cuts the torn line
     path.write_text('{"id": "a"}\nnot json\n{"id": "b"}\n')
-    with pytest.raises(UserError, match="results.jsonl:2"):
+    with pytest.raises(UserError, match="results.jsonl, line 2"):
         read_rows(path)
 
 

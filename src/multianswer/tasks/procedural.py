@@ -254,7 +254,7 @@ def make_mixed_question(rng: random.Random) -> Made:
 
 
 # name -> (description, question maker, the instruction the system prompt adds)
-FAMILIES: dict[str, tuple[str, Callable[[random.Random], Made], str]] = {
+PROCEDURAL_TASKS: dict[str, tuple[str, Callable[[random.Random], Made], str]] = {
     "procedural-sets": (
         "name a member of a small number set (primes, multiples, divisors, ...); gold = the whole set",
         make_set_question,
@@ -274,8 +274,8 @@ FAMILIES: dict[str, tuple[str, Callable[[random.Random], Made], str]] = {
 
 
 def procedural(name: str, seed: int = 0, n_train: int = 20000, n_test: int = 500) -> Task:
-    """The procedural task `name` (a key of FAMILIES) with its own seed and sizes."""
-    description, maker, instruction = FAMILIES[name]
+    """The procedural task `name` (a key of PROCEDURAL_TASKS) with its own seed and sizes."""
+    description, maker, instruction = PROCEDURAL_TASKS[name]
     return procedural_task(name, description, maker, instruction, seed, n_train, n_test)
 
 
@@ -289,5 +289,5 @@ def procedural_draws(seed: int = 0, n_train: int = 20000, n_test: int = 500) -> 
     return procedural("procedural-draws", seed, n_train, n_test)
 
 
-for _name in FAMILIES:
+for _name in PROCEDURAL_TASKS:
     register_task(_name, lambda name=_name: procedural(name))
