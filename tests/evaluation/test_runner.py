@@ -186,13 +186,6 @@ def _load_numbers(split):
 register_task("eval-numbers", lambda: Task("eval-numbers", "numbers", "tests", _load_numbers))
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    from multianswer.models.loading import load_model
-
-    return load_model("tiny", device="cpu")
-
-
 class Interrupted(Exception):
     pass
 
