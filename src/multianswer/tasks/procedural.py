@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 from multianswer.tasks.base import Example, Task, register_task
+from multianswer.tasks.lazy import LazyExamples
 
 Made = tuple[str, list, dict]  # (question, answers, metadata)
 TEST_SLICE = 8  # one question in TEST_SLICE belongs to the test pool
@@ -29,25 +30,6 @@ TEST_SLICE = 8  # one question in TEST_SLICE belongs to the test pool
 def is_test_question(question: str) -> bool:
     """Whether `question` belongs to the test pool (stable across runs and machines)."""
     return zlib.crc32(question.encode("utf-8")) % TEST_SLICE == 0
-
-
-class LazyExamples(Sequence):
-    """A read-only sequence whose i-th example is built on demand by `make(i)`."""
-
-    def __init__(self, length: int, make: Callable[[int], Example]):
-        self._length, self._make = length, lru_cache(maxsize=4096)(make)
-
-    def __len__(self) -> int:
-        return self._length
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return [self._make(i) for i in range(*index.indices(self._length))]
-        if index < 0:
-            index += self._length
-        if not 0 <= index < self._length:
-            raise IndexError(index)
-        return self._make(index)
 
 
 def _draw_for_split(maker: Callable[[random.Random], Made], key: str, test: bool) -> Made:
