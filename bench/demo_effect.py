@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from multianswer.demo.pipeline import EVAL_TASKS, DemoArgs, run_demo
-from multianswer.evaluation.runner import load_run
+from multianswer.evaluation.rundir import load_run
 
 
 def checks(out: Path, k: int) -> list[tuple[str, str, float | None, float | None, bool | None]]:

@@ -6,7 +6,8 @@ import random
 import time
 
 from multianswer.core.formats import format_completion, parse_completion
-from multianswer.core.rewards import _score_cached, build_rewards
+from multianswer.core.rewards import build_rewards
+from multianswer.core.scoring import _score_cached
 
 
 def make_completions(n: int, k: int, seed: int = 0) -> list[str]:

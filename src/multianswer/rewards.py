@@ -8,6 +8,6 @@ from multianswer.core.rewards import (  # noqa: F401
     build_rewards,
     correctness_reward,
     format_reward,
-    score_completion,
     uniqueness_reward,
 )
+from multianswer.core.scoring import score_completion  # noqa: F401

@@ -10,7 +10,6 @@ from multianswer.core.rewards import (
     build_rewards,
     correctness_reward,
     format_reward,
-    rlcr_reward,
     uniqueness_reward,
 )
 
@@ -79,8 +78,6 @@ def test_single_rlvr_and_rlcr():
     assert call(correctness_reward("single-conf"), [right, wrong], gold) == [1.0, 0.0]
     # 1 − (y − p)²: right: 1 − 0.04 = 0.96; wrong: 1 − 0.64 = 0.36
     assert call(brier_reward("single-conf"), [right, wrong], gold) == pytest.approx([0.96, 0.36])
-    # RLCR in one number: y − (p − y)²: 1 − 0.04, 0 − 0.64; bad format −1
-    assert call(rlcr_reward(), [right, wrong, "junk"], gold + [["42"]]) == pytest.approx([0.96, -0.64, -1.0])
 
 
 def test_build_rewards_weights_and_totals():

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from multianswer.cli import main
-from multianswer.demo.pipeline import METHODS, EVAL_TASKS, effect_table
+from multianswer.demo.pipeline import DEMO_METHODS, EVAL_TASKS, effect_table
 
 
 @pytest.mark.slow
@@ -15,7 +15,7 @@ def test_quick_demo_runs_end_to_end_and_writes_every_artifact(tmp_path, monkeypa
     assert "[6/6] comparison" in printed and "demo finished" in printed
 
     assert (out / "base" / "config.json").is_file()
-    for method in METHODS:  # every method trained through `multianswer train`'s code
+    for method in DEMO_METHODS:  # every method trained through `multianswer train`'s code
         run = out / "train" / method
         assert (run / "final" / "config.json").is_file() and (run / "config.yaml").is_file()
         assert f"method: {method}" in (run / "config.yaml").read_text()

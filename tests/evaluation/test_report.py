@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from multianswer.evaluation.runner import EvalArgs, evaluate
-from multianswer.core.formats import format_completion
+from multianswer.core.formats import AnswerFormat, format_completion
 from multianswer.generation.backends import ReplayBackend
 from multianswer.evaluation.report import coverage_curve, summary_table, write_report
 from multianswer.tasks import Example, Task, register_task
@@ -68,10 +68,10 @@ def test_report_regenerates_from_the_directory_alone(run_dir):
 
 
 def test_coverage_curve_points():
-    single = {"format": "single", "k": 3, "samples": 3, "tokens_per_completion": 20.0,
+    single = {"format": AnswerFormat.SINGLE, "k": 3, "samples": 3, "tokens_per_completion": 20.0,
               "pass@1": 0.2, "pass@2": 0.3, "pass@3": 0.35}
     assert coverage_curve(single) == [(1, 20.0, 0.2), (2, 40.0, 0.3), (3, 60.0, 0.35)]
-    multi = {"format": "multi", "k": 3, "tokens_per_completion": 25.0, "coverage": 0.4}
+    multi = {"format": AnswerFormat.MULTI, "k": 3, "tokens_per_completion": 25.0, "coverage": 0.4}
     assert coverage_curve(multi) == [(3, 25.0, 0.4)]
 
 

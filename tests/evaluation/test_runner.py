@@ -11,6 +11,8 @@ from multianswer.cli import main
 from multianswer.core.errors import UserError
 from multianswer.evaluation.runner import EvalArgs, evaluate, read_rows
 from multianswer.core.formats import format_completion
+from multianswer.core.matching import get_verifier, register_verifier
+from multianswer.core.scoring import VerifierFailure
 from multianswer.generation.backends import Completion, HFBackend, ReplayBackend
 from multianswer.tasks import Example, Task, register_task
 
@@ -56,8 +58,8 @@ SINGLE_COMPLETIONS = {  # k=3 samples per question
 
 
 def run_fixed(tmp_path, fmt, completions, name="run", **kw):
-    args = EvalArgs(model="replay", task="eval-fixed", out=str(tmp_path / name), format=fmt, k=3,
-                    bootstrap=200, progress=False, report=False, **kw)
+    kw = {"task": "eval-fixed", "report": False} | kw
+    args = EvalArgs(model="replay", out=str(tmp_path / name), format=fmt, k=3, bootstrap=200, progress=False, **kw)
     return evaluate(args, backend=ReplayBackend(completions))
 
 
@@ -131,6 +133,36 @@ def test_bad_settings_are_user_errors(tmp_path):
         run_fixed(tmp_path, "multiple", MULTI_COMPLETIONS)
 
 
+def _crashes_on_paris(candidates, gold):
+    if "Paris" in candidates:
+        raise ValueError("bad gold layout")
+    return get_verifier("match")(candidates, gold)
+
+
+register_verifier("eval-test-crashes-on-paris", _crashes_on_paris)
+register_task("eval-crashing", lambda: Task("eval-crashing", "a verifier that raises on Paris", "tests", lambda split: [
+    Example(id=i, problem=p, answers=a, verifier="eval-test-crashes-on-paris") for i, (p, a) in PROBLEMS.items()
+], verifier="eval-test-crashes-on-paris"))
+
+
+def test_verifier_errors_are_counted_in_rows_summary_and_report(tmp_path):
+    s = run_fixed(tmp_path, MC, MULTI_COMPLETIONS, task="eval-crashing", report=True)
+    assert s["verifier_errors"] == 1  # 'capital' lists Paris: scored as wrong, and counted
+    rows = {r["id"]: r for r in read_rows(tmp_path / "run" / "results.jsonl")}
+    assert rows["capital"]["completions"][0]["verifier_error"] == "ValueError: bad gold layout"
+    assert rows["capital"]["completions"][0]["correct"] == [False, False, False]
+    assert rows["sum"]["completions"][0]["verifier_error"] is None
+    assert s["coverage"] == 0.5  # sum and colors; capital would have been covered without the error
+    assert "| verifier errors (scored as wrong) | 1 |" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_a_systematically_failing_verifier_stops_the_evaluation(tmp_path):
+    every = {p: [Completion(format_completion(["Paris", "b", "c"], "multi"), 5)] for p, _ in PROBLEMS.values()}
+    every["What is x?"] = [Completion(format_completion(["Paris", "y", "z"], "multi"), 5)]
+    with pytest.raises(VerifierFailure, match="raised on all 4 completions of this evaluation"):
+        run_fixed(tmp_path, "multi", every, task="eval-crashing")
+
+
 def test_torn_last_line_is_cut_and_bad_lines_named(tmp_path):
     path = tmp_path / "results.jsonl"
     path.write_text('{"id": "a"}\n{"id": "b"}\n{"id": "c", "compl')
@@ -140,7 +172,7 @@ def test_torn_last_line_is_cut_and_bad_lines_named(tmp_path):
     assert [r["id"] for r in read_rows(path, repair=True)] == ["a", "b"]
     assert path.read_text() == '{"id": "a"}\n{"id": "b"}\n'  # the resuming writer cuts the torn line
     path.write_text('{"id": "a"}\nnot json\n{"id": "b"}\n')
-    with pytest.raises(UserError, match="results.jsonl:2"):
+    with pytest.raises(UserError, match="results.jsonl, line 2"):
         read_rows(path)
 
 
@@ -152,13 +184,6 @@ def _load_numbers(split):
 
 
 register_task("eval-numbers", lambda: Task("eval-numbers", "numbers", "tests", _load_numbers))
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    from multianswer.models.loading import load_model
-
-    return load_model("tiny", device="cpu")
 
 
 class Interrupted(Exception):

@@ -68,13 +68,6 @@ def test_unknown_backend_is_a_user_error():
         make_backend("tiny", backend="tpu")
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    from multianswer.models.loading import load_model
-
-    return load_model("tiny", device="cpu")
-
-
 PROMPTS = [chat_messages(f"What is {i} + {2 * i}?" + " Think hard." * i, "multi-conf", 3) for i in range(5)]
 
 

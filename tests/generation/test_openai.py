@@ -1,4 +1,4 @@
-"""The OpenAI-compatible backend against a real `transformers serve` on SmolLM2 (fixtures in tests/conftest.py).
+"""The OpenAI-compatible backend against a real `transformers serve` on SmolLM2 (fixtures in tests/generation/conftest.py).
 
 Requests are counted by a real proxy in front of the server (FaultProxy); nothing here mocks HTTP.
 Generations are a few tokens long, so each test takes seconds even on a busy CPU.

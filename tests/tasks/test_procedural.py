@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 
 from multianswer.core.matching import get_verifier
 from multianswer.tasks import get_task
+from multianswer.tasks.lazy import LazyExamples
 from multianswer.tasks.procedural import (
-    LazyExamples,
     draw,
     is_test_question,
     procedural_draws,

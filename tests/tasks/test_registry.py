@@ -11,8 +11,7 @@ TASKS = ["ambigqa", "ambigqa-authors", "country-borders", "country-cities", "ddx
 
 
 @pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("MULTIANSWER_CACHE", str(tmp_path / "cache"))
+def no_local_data(private_cache, monkeypatch):
     monkeypatch.delenv("MULTIANSWER_DATA", raising=False)
 
 

@@ -203,8 +203,8 @@ def test_resume_after_sigkill_continues_at_the_checkpoint(tuned, cache, tmp_path
     args = _overrides(tuned("multi-rlcr"), out, "multi-rlcr", max_steps=5, save_steps=1, samples_per_log=1,
                       max_completion_length=64)
     proc = subprocess.Popen(_script(*args), env=_env(cache), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    while time.time() < deadline and not (out / "checkpoint-2" / "trainer_state.json").exists():
+    # no deadline: under load two steps can take minutes, and killing too early tests nothing
+    while not (out / "checkpoint-2" / "trainer_state.json").exists():
         assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)

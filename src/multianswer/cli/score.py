@@ -13,7 +13,8 @@ import sys
 from collections.abc import Iterable, Iterator
 
 from multianswer.core.errors import UserError
-from multianswer.core.rewards import METHOD_FORMATS, METHODS, build_rewards, score_completion
+from multianswer.core.rewards import METHOD_FORMATS, METHODS, build_rewards
+from multianswer.core.scoring import score_completion
 from multianswer.tasks.sources import jsonl_objects
 
 
@@ -21,19 +22,14 @@ def score_rows(rows: Iterable[dict], method: str = "multi-rlcr", k: int = 3, cor
     """For each row ({completion, answers[, verifier]}): its parsed answer set, correctness and rewards."""
     funcs, weights = build_rewards(method, k, correctness)
     fmt = METHOD_FORMATS[method]
-    k_eff = k if fmt.is_multi else 1
     for n, row in enumerate(rows, 1):
         if "completion" not in row or "answers" not in row:
             raise UserError(f"row {n}: needs the fields 'completion' and 'answers', has {sorted(row)}")
         cols = {"answers": [row["answers"]], "verifier": [row.get("verifier")]}
         rewards = {f.__name__: f(prompts=[""], completions=[row["completion"]], **cols)[0] for f in funcs}
-        s = score_completion(row["completion"], fmt, k_eff, row["answers"], row.get("verifier"))
-        yield {
-            "answers": list(s.parsed.answers),
-            "confidences": list(s.parsed.confidences) if s.parsed.confidences is not None else None,
-            "format_ok": s.parsed.format_ok,
-            "reason": s.parsed.reason,
-            "correct": list(s.correct),
+        s = score_completion(row["completion"], fmt, fmt.answers_per_completion(k), row["answers"], row.get("verifier"))
+        yield s.fields() | {
+            "verifier_error": s.verifier_error,
             "rewards": rewards,
             "total": sum(w * rewards[f.__name__] for f, w in zip(funcs, weights)),
         }

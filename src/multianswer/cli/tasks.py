@@ -7,7 +7,7 @@ import json
 
 from multianswer.tasks import get_task, task_names
 
-FAMILIES = {
+BRING_YOUR_OWN_FAMILIES = {  # task spec prefix -> (splits, sizes, source) for the listing
     "jsonl:PATH": ("train, test (or the file's `split` values)", "your file", "local JSONL/JSON/CSV/Parquet file"),
     "hf:NAME": ("train, test", "hub", "any Hugging Face data set, with a column mapping"),
 }
@@ -38,7 +38,7 @@ def task_rows() -> list[dict]:
             "source": task.source,
             "description": task.description,
         })
-    for spec, (splits, sizes, source) in FAMILIES.items():
+    for spec, (splits, sizes, source) in BRING_YOUR_OWN_FAMILIES.items():
         rows.append({"task": spec, "splits": splits, "sizes": sizes, "verifier": "match",
                      "source": source, "description": "bring your own data (see docs/data.md)"})
     return rows

@@ -1,1 +1,1 @@
-"""The bottom layer: answer formats, matching, metrics and rewards. Pure Python: no torch, no trainer."""
+"""The bottom layer: formats, matching, metrics, scoring (parse + verify) and rewards. Pure Python: no torch, no trainer."""

@@ -31,6 +31,9 @@ class AnswerFormat(str, Enum):
     MULTI = "multi"
     MULTI_CONF = "multi-conf"
 
+    def __str__(self) -> str:  # the name users write ('multi-conf'), in messages, reports and f-strings
+        return self.value
+
     @property
     def is_multi(self) -> bool:
         return self in (AnswerFormat.MULTI, AnswerFormat.MULTI_CONF)
@@ -38,6 +41,10 @@ class AnswerFormat(str, Enum):
     @property
     def has_confidence(self) -> bool:
         return self in (AnswerFormat.SINGLE_CONF, AnswerFormat.MULTI_CONF)
+
+    def answers_per_completion(self, k: int) -> int:
+        """Candidates one completion holds when K = `k` is asked: K in multi formats, 1 in single ones."""
+        return k if self.is_multi else 1
 
 
 FORMAT_NAMES = tuple(f.value for f in AnswerFormat)
@@ -72,6 +79,13 @@ class RuledFormat:
     @property
     def has_confidence(self) -> bool:
         return self.base.has_confidence
+
+    def answers_per_completion(self, k: int) -> int:
+        """Candidates one completion holds when K = `k` is asked (as `AnswerFormat.answers_per_completion`)."""
+        return self.base.answers_per_completion(k)
+
+    def __str__(self) -> str:
+        return self.base.value
 
 
 def with_rules(fmt: AnswerFormat | RuledFormat | str, rules: FormatRules | None) -> AnswerFormat | RuledFormat:
@@ -272,7 +286,7 @@ def _blocks(text: str) -> tuple[list[tuple[str, str, str]], str | None]:
 def parse_completion(text: object, fmt: AnswerFormat | RuledFormat | str, k: int | None = None) -> ParsedCompletion:
     """Parse a completion in format `fmt` expecting `k` candidates (1 for single formats)."""
     rules, fmt = rules_of(as_format(fmt)), base_format(fmt)
-    k = 1 if not fmt.is_multi else (k if k is not None else 1)
+    k = fmt.answers_per_completion(k if k is not None else 1)
     if not isinstance(text, str):
         text = text.decode("utf-8", "replace") if isinstance(text, (bytes, bytearray)) else str(text)
     blocks, broken = _blocks(text)

@@ -7,7 +7,7 @@ correctness. Calibration metrics take the flattened (p_i, y_i) pairs of all ques
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from multianswer.core.matching import distinct_count
 
@@ -114,11 +114,6 @@ def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float:
         i = j + 1
     rank_sum = sum(r for r, y in zip(ranks, labels) if y)
     return (rank_sum - pos * (pos + 1) / 2) / (pos * neg)
-
-
-def token_counts(texts: Sequence[str], count: Callable[[str], int]) -> list[int]:
-    """Tokens in each text, with `count` a tokenizer's length function (e.g. len(tok.encode(t)))."""
-    return [count(t) for t in texts]
 
 
 def mean(values: Sequence[float]) -> float:

@@ -3,6 +3,8 @@
 Every function is pure in (completion text, gold) and never raises on model text. The gold
 column is `answers` (per example, the accepted answers; items may be alias lists); an
 optional `verifier` column names the verifier ('match' by default, 'code' for unit tests).
+Parsing and verification happen once per completion in `core.scoring` (shared with
+evaluation); a verifier that raises on every completion of a batch stops training there.
 
 `build_rewards(method, k)` returns the functions and weights of the reference runs:
     rlvr        0.5·format + 0.5·correct
@@ -13,14 +15,12 @@ optional `verifier` column names the verifier ('match' by default, 'code' for un
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from functools import lru_cache
+from collections.abc import Callable
 
-from multianswer.core.errors import UserError
-from multianswer.core.formats import AnswerFormat, FormatRules, ParsedCompletion, as_format, parse_completion, with_rules
-from multianswer.core.matching import distinct_count, get_verifier, has_duplicates
-from multianswer.core.metrics import distinct_correct
+from multianswer.core.formats import AnswerFormat, FormatRules, as_format, with_rules
+from multianswer.core.matching import distinct_count
+from multianswer.core.reward_logs import answer_set_stats
+from multianswer.core.scoring import Scored, score_batch
 
 RewardFn = Callable[..., list[float]]
 METHODS = ("rlvr", "rlcr", "multi-rlvr", "multi-rlcr")
@@ -31,75 +31,6 @@ METHOD_FORMATS = {
     "multi-rlcr": AnswerFormat.MULTI_CONF,
 }
 CORRECTNESS_MODES = ("any", "count")
-
-
-@dataclass(frozen=True)
-class Scored:
-    """A parsed completion with each candidate's correctness."""
-
-    parsed: ParsedCompletion
-    correct: tuple[bool, ...]  # one per parsed answer; empty when the format fails
-
-    @property
-    def distinct(self) -> bool:
-        return not has_duplicates(self.parsed.answers)
-
-    def n_distinct_correct(self) -> int:
-        return distinct_correct(self.parsed.answers, self.correct)
-
-
-def completion_text(completion: object) -> str:
-    """The text of a completion given as a string or as chat messages."""
-    if isinstance(completion, str):
-        return completion
-    if isinstance(completion, dict):
-        return str(completion.get("content", ""))
-    if isinstance(completion, (list, tuple)):
-        return "".join(completion_text(m) for m in completion)
-    return "" if completion is None else str(completion)
-
-
-def _freeze(gold: object) -> object:
-    if isinstance(gold, (list, tuple)):
-        return tuple(_freeze(g) for g in gold)
-    return gold
-
-
-@lru_cache(maxsize=8192)
-def _score_cached(text: str, fmt: AnswerFormat, k: int, gold: object, verifier: str | None, question: str | None) -> Scored:
-    parsed = parse_completion(text, fmt, k)
-    if not parsed.format_ok:
-        return Scored(parsed, ())
-    verify = get_verifier(verifier)  # an unknown name is a configuration error: let it raise
-    context = {"question": question} if question is not None and getattr(verify, "wants_question", False) else {}
-    try:
-        correct = tuple(bool(y) for y in verify(list(parsed.answers), gold, **context))
-    except UserError:  # a judge server that is down: stop, rather than score every answer wrong
-        raise
-    except Exception:  # a verifier must not take the training run down on strange model text
-        correct = (False,) * len(parsed.answers)
-    return Scored(parsed, correct)
-
-
-def score_completion(completion: object, fmt: AnswerFormat | str, k: int, gold: object, verifier: str | None = None,
-                     question: str | None = None) -> Scored:
-    """Parse and verify one completion (cached: several rewards share one verification).
-
-    `question` reaches verifiers that want it (an LLM judge); others never see it.
-    """
-    return _score_cached(completion_text(completion), as_format(fmt), k, _freeze(gold), verifier, question)
-
-
-def forget_scores() -> None:
-    """Drop cached scores: needed after a verifier is registered anew under a name already used."""
-    _score_cached.cache_clear()
-
-
-def _score_batch(completions, fmt, k, answers, verifier) -> list[Scored]:
-    if answers is None:
-        raise ValueError("reward functions need the gold column 'answers' in the data set")
-    verifiers = verifier if isinstance(verifier, (list, tuple)) else [verifier] * len(completions)
-    return [score_completion(c, fmt, k, g, v) for c, g, v in zip(completions, answers, verifiers)]
 
 
 # ---------------------------------------------------------------------------- per-completion terms
@@ -136,19 +67,11 @@ def uniqueness_term(s: Scored, k: int) -> float:
     return distinct_count(s.parsed.answers) / k
 
 
-def rlcr_term(s: Scored) -> float:
-    """RLCR's single-answer reward: correct − (p − correct)²; −1 on bad format."""
-    if not s.parsed.format_ok or s.parsed.confidences is None:
-        return -1.0
-    y = 1.0 if s.correct[0] else 0.0
-    return y - (s.parsed.confidences[0] - y) ** 2
-
-
 # ---------------------------------------------------------------------------- TRL reward functions
 
 def _reward_fn(name: str, fmt: AnswerFormat, k: int, term: Callable[[Scored], float], log: bool = False) -> RewardFn:
     def reward(prompts=None, completions=(), answers=None, verifier=None, log_metric=None, **_) -> list[float]:
-        scored = _score_batch(completions, fmt, k, answers, verifier)
+        scored = score_batch(completions, fmt, k, answers, verifier)
         if log and log_metric is not None and scored:
             for key, value in answer_set_stats(scored).items():
                 log_metric(key, value)
@@ -157,22 +80,6 @@ def _reward_fn(name: str, fmt: AnswerFormat, k: int, term: Callable[[Scored], fl
     reward.__name__ = reward.__qualname__ = name
     reward.__doc__ = f"{name} reward ({fmt.value}, K={k})"
     return reward
-
-
-def answer_set_stats(scored: Sequence[Scored]) -> dict[str, float]:
-    """Answer-set statistics of a batch: format rate, candidates written, distinct candidates, mean Σp."""
-    ok = [s for s in scored if s.parsed.format_ok]
-    stats = {
-        "answer_set/format_rate": len(ok) / len(scored),
-        "answer_set/candidates_written": sum(s.parsed.n_written for s in scored) / len(scored),
-    }
-    if ok:
-        stats["answer_set/distinct_candidates"] = sum(distinct_count(s.parsed.answers) for s in ok) / len(ok)
-        stats["answer_set/any_correct"] = sum(any(s.correct) for s in ok) / len(ok)
-        with_p = [s for s in ok if s.parsed.confidences is not None]
-        if with_p:
-            stats["answer_set/confidence_sum"] = sum(sum(s.parsed.confidences) for s in with_p) / len(with_p)
-    return stats
 
 
 def format_reward(fmt: AnswerFormat | str, k: int = 1) -> RewardFn:
@@ -199,11 +106,6 @@ def uniqueness_reward(fmt: AnswerFormat | str, k: int = 1) -> RewardFn:
     return _reward_fn("unique", as_format(fmt), k, lambda s: uniqueness_term(s, k))
 
 
-def rlcr_reward(fmt: AnswerFormat | str = AnswerFormat.SINGLE_CONF) -> RewardFn:
-    """RLCR in one number: correct − (p − correct)²."""
-    return _reward_fn("rlcr", as_format(fmt), 1, rlcr_term)
-
-
 def build_rewards(
     method: str,
     k: int = 3,
@@ -218,7 +120,7 @@ def build_rewards(
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
     fmt = with_rules(METHOD_FORMATS[method], rules)
-    k = k if fmt.is_multi else 1
+    k = fmt.answers_per_completion(k)
     funcs = [format_reward(fmt, k), correctness_reward(fmt, k, correctness)]
     if fmt.has_confidence:
         funcs.append(brier_reward(fmt, k, require_sum_le_one))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from multianswer.core.errors import UserError
 
-METHODS = ("rlvr", "multi-rlvr", "multi-rlcr")
+DEMO_METHODS = ("rlvr", "multi-rlvr", "multi-rlcr")  # the paper's comparison; rlcr is left out
 EVAL_TASKS = ("procedural-sets", "procedural-draws")
 TRAIN_TASK = "procedural-mix"
 
@@ -97,7 +97,8 @@ def build_base(out: Path, args: DemoArgs, preset: DemoPreset) -> str:
     """The base model every method starts from: a warmed-up tiny model, or SmolLM2 as shipped."""
     if args.model == "smollm2":
         return "smollm2"
-    from multianswer.models.loading import build_tiny, load_model
+    from multianswer.models.loading import load_model
+    from multianswer.models.tiny import build_tiny
     from multianswer.tasks import get_task
     from multianswer.training.format_warmup import format_warmup
     from multianswer.demo.pretraining import DemoWarmupArgs, warmup_pairs
@@ -177,14 +178,14 @@ def run_demo(args: DemoArgs) -> dict:
         hf_logging.disable_progress_bar()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    names = ["base model"] + [f"RL: {m}" for m in METHODS] + ["evaluation", "comparison"]
+    names = ["base model"] + [f"RL: {m}" for m in DEMO_METHODS] + ["evaluation", "comparison"]
     stages = Stages(names, args.budget_minutes * 60)
 
     stages.begin(names[0])
     models = {"base": build_base(out, args, preset)}
     stages.end()
 
-    for method in METHODS:
+    for method in DEMO_METHODS:
         stages.begin(f"RL: {method} ({preset.rl_steps} GRPO steps on {TRAIN_TASK})")
         final = out / "train" / method / "final"
         if not (final / "config.json").is_file():
@@ -229,15 +230,15 @@ EFFECT_COLUMNS = (  # (summary key, header)
 
 def effect_table(run_dirs: list[Path]) -> str:
     """The demo's Markdown table: one row per run, the metrics of the paper's claim."""
-    from multianswer.evaluation.runner import load_run
+    from multianswer.evaluation.compare import token_ratio
+    from multianswer.evaluation.rundir import load_run
 
     summaries = [load_run(d)[0] for d in run_dirs]
-    single = next((s for s in summaries if not s.get("format", "").startswith("multi")), None)
+    single = next((s for s in summaries if not s["format"].is_multi), None)
     head = ["run"] + [h for _, h in EFFECT_COLUMNS] + ["token ratio"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" + "---:|" * (len(head) - 1)]
     for d, s in zip(run_dirs, summaries):
-        ratio = s["tokens_per_question"] / single["tokens_per_question"] if single and single.get("tokens_per_question") else None
-        cells = [_fmt(s.get(key)) for key, _ in EFFECT_COLUMNS] + [_fmt(ratio)]
+        cells = [_fmt(s.get(key)) for key, _ in EFFECT_COLUMNS] + [_fmt(token_ratio(s, single))]
         lines.append(f"| {d.name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -57,7 +57,7 @@ def _wrong_answer(answer: str, rng: random.Random) -> str:
 
 def warmup_completion(example: Example, fmt: AnswerFormat, k: int, args: DemoWarmupArgs, rng: random.Random) -> str:
     """One imperfect target completion for `example` in format `fmt`."""
-    n = k if fmt.is_multi else 1
+    n = fmt.answers_per_completion(k)
     answers = _sample_answers(example, n, rng)
     answers = [_wrong_answer(a, rng) if rng.random() < args.wrong_rate else a for a in answers]
     if n > 1 and rng.random() < args.duplicate_rate:
@@ -79,6 +79,6 @@ def warmup_pairs(tasks: Sequence[Task], n: int, args: DemoWarmupArgs) -> list[tu
         task, pool = tasks[i % len(tasks)], pools[i % len(tasks)]
         example = pool[rng.randrange(len(pool))]
         fmt = rng.choice(list(AnswerFormat))
-        k = args.k if fmt.is_multi else 1
+        k = fmt.answers_per_completion(args.k)
         pairs.append((prompt_messages(example, task, fmt, k), warmup_completion(example, fmt, k, args, rng)))
     return pairs

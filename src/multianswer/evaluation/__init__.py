@@ -1,1 +1,1 @@
-"""Evaluation: the runner, per-question scoring summaries, reports and comparisons."""
+"""Evaluation: the runner, its run directory, summaries with bootstrap intervals, reports and comparisons."""

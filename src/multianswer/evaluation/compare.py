@@ -13,14 +13,14 @@ import argparse
 from pathlib import Path
 
 from multianswer.core.errors import UserError
-from multianswer.core.formats import as_format
 from multianswer.evaluation.report import (
     fmt_value, html_figure, html_page, html_table, metric_rows, plot_coverage_tokens, run_label,
 )
+from multianswer.evaluation.rundir import load_run
 
 
 def _is_multi(summary: dict) -> bool:
-    return as_format(summary["format"]).is_multi
+    return summary["format"].is_multi
 
 
 def equal_k(summaries: list[dict]) -> int | None:
@@ -33,19 +33,31 @@ def reference_single(summaries: list[dict]) -> dict | None:
     return next((s for s in summaries if not _is_multi(s)), None)
 
 
+def tokens_for_k(summary: dict, k: int) -> float | None:
+    """Generated tokens for k answers: one generation (multi) or k independent samples (single)."""
+    tpc = summary.get("tokens_per_completion")
+    if tpc is None:
+        return None
+    return tpc if _is_multi(summary) else k * tpc
+
+
+def token_ratio(summary: dict, single: dict | None) -> float | None:
+    """Tokens of `summary`'s K answers over those of K samples of the `single` run (< 1: cheaper than sampling)."""
+    k = int(summary["k"])
+    mine, theirs = tokens_for_k(summary, k), tokens_for_k(single, k) if single is not None else None
+    return mine / theirs if mine is not None and theirs else None
+
+
 def cost_rows(summary: dict, k: int | None, single: dict | None) -> dict[str, float | None]:
     """Coverage at equal k, tokens for k answers, and the token ratio against k single samples."""
-    tpc = summary.get("tokens_per_completion")
-    if k is None or tpc is None:
+    if k is None or summary.get("tokens_per_completion") is None:
         return {"coverage_at_k": None, "tokens_for_k": None, "token_ratio": None}
     if _is_multi(summary):
-        coverage, tokens = (summary["coverage"] if int(summary["k"]) == k else None), tpc
+        coverage = summary["coverage"] if int(summary["k"]) == k else None
     else:
-        coverage, tokens = summary.get(f"pass@{k}"), k * tpc  # k independent samples cost k times one
-    ratio = None
-    if _is_multi(summary) and single is not None and single.get("tokens_per_completion"):
-        ratio = tpc / (int(summary["k"]) * single["tokens_per_completion"])
-    return {"coverage_at_k": coverage, "tokens_for_k": tokens, "token_ratio": ratio}
+        coverage = summary.get(f"pass@{k}")
+    ratio = token_ratio(summary, single) if _is_multi(summary) else None
+    return {"coverage_at_k": coverage, "tokens_for_k": tokens_for_k(summary, k), "token_ratio": ratio}
 
 
 def _cell(summary: dict, key: str) -> str:
@@ -59,8 +71,6 @@ def _cell(summary: dict, key: str) -> str:
 
 def comparison(dirs: list[str | Path]) -> tuple[list[str], list[tuple[str, list[str]]], list[dict]]:
     """(column names, [(row label, one cell per run)], summaries) for the runs in `dirs`."""
-    from multianswer.evaluation.runner import load_run
-
     summaries = [load_run(d)[0] for d in dirs]
     names = [Path(d).resolve().name for d in dirs]
     k, single = equal_k(summaries), reference_single(summaries)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from multianswer.core import metrics
-from multianswer.core.formats import as_format
+from multianswer.evaluation.rundir import RUN_KEYS, load_run
 from multianswer.evaluation.summary import confidence_pairs
 
 # (summary key, label) in the order tables show them; pass@i rows are inserted after top-1
@@ -26,7 +26,7 @@ TABLE_ROWS = [
     ("diversity", "distinct candidates"), ("gold_recall", "gold-set recall"),
     ("set_brier", "set-level Brier ↓"), ("ece", "ECE ↓"), ("auroc", "AUROC"),
     ("confidence_sum", "Σ confidences"), ("tokens_per_completion", "tokens per completion"),
-    ("tokens_per_question", "tokens per question"),
+    ("tokens_per_question", "tokens per question"), ("verifier_errors", "verifier errors (scored as wrong)"),
     ("judge_match_disagreement", "judge vs match: candidates judged differently"),
 ]
 
@@ -66,7 +66,7 @@ def summary_table(summary: dict) -> str:
 
 def run_label(summary: dict) -> str:
     """Short name of a run: model, format, k and samples."""
-    fmt = as_format(summary["format"])
+    fmt = summary["format"]
     what = f"K={summary['k']}" if fmt.is_multi else f"{summary['samples']} samples"
     return f"{summary['model']} · {fmt.value} · {what}"
 
@@ -77,7 +77,7 @@ def coverage_curve(summary: dict) -> list[tuple[int, float, float]]:
     if tpc is None:
         return []
     k = int(summary["k"])
-    if as_format(summary["format"]).is_multi:
+    if summary["format"].is_multi:
         return [(k, tpc, summary["coverage"])]
     return [(i, i * tpc, summary[f"pass@{i}"]) for i in range(1, k + 1)]
 
@@ -132,7 +132,7 @@ def plot_coverage_tokens(runs: Sequence[tuple[str, dict]]) -> bytes:
         pts = coverage_curve(summary)
         if not pts:
             continue
-        multi = as_format(summary["format"]).is_multi
+        multi = summary["format"].is_multi
         xs, ys = [p[1] for p in pts], [p[2] for p in pts]
         line = ax.plot(xs, ys, marker="*" if multi else "o", ms=11 if multi else 5, ls="" if multi else "-", label=label)[0]
         for k, x, y in pts:
@@ -157,7 +157,7 @@ def plot_distinct_correct(values: Sequence[float]) -> bytes:
 
 def report_plots(summary: dict, rows: Sequence[dict]) -> dict[str, tuple[str, bytes | None]]:
     """name -> (caption, PNG or None with the reason in the caption)."""
-    fmt = as_format(summary["format"])
+    fmt = summary["format"]
     ps, ys = confidence_pairs(rows, fmt) if fmt.has_confidence else ([], [])
     reliability = (
         ("Reliability diagram of the stated confidences (bins of 0.1; numbers are candidates per bin).", plot_reliability(ps, ys))
@@ -209,8 +209,7 @@ def _candidate_text(cands: list) -> str:
 # ---------------------------------------------------------------------------- writers
 
 def _header(summary: dict) -> list[tuple[str, str]]:
-    keys = ("model", "task", "split", "format", "k", "samples", "temperature", "top_p", "max_new_tokens", "seed", "backend")
-    return [(k, "—" if summary.get(k) is None else str(summary[k])) for k in keys]
+    return [(k, "—" if summary.get(k) is None else str(summary[k])) for k in RUN_KEYS]
 
 
 def render_markdown(summary: dict, rows: Sequence[dict], plots: dict) -> str:
@@ -286,8 +285,6 @@ def write_report(out: str | Path, summary: dict | None = None, rows: Sequence[di
     """Write DIR/report.md, DIR/report.html and DIR/plots/*.png (from DIR's summary and rows unless given)."""
     out = Path(out)
     if summary is None or rows is None:
-        from multianswer.evaluation.runner import load_run
-
         summary, rows = load_run(out)
     plots = report_plots(summary, rows)
     (out / "plots").mkdir(exist_ok=True)

@@ -1,37 +1,32 @@
 """`multianswer eval`: generate, parse, verify and score a model on a task; write rows, summary, report.
 
-    DIR/run.json        the run's settings (a re-run must match them to resume)
-    DIR/results.jsonl   one row per question, appended (and flushed) as soon as it is scored
-    DIR/summary.json    every metric of SPEC §6 with bootstrap 95% intervals
-    DIR/report.md|html  plots and tables (multianswer.evaluation.report)
-
-Multi formats: `samples` generations (default 1) of K candidates each. Single formats: `samples`
-(default k) independent answers per question, scored with the unbiased pass@k' for k' ≤ k.
-A re-run skips the questions already in results.jsonl; samples are seeded per question, so a
-resumed run ends with the same rows and summary as an uninterrupted one.
+The run directory (run.json, results.jsonl, summary.json, report.md|html) is described in
+`multianswer.evaluation.rundir`. Multi formats: `samples` generations (default 1) of K
+candidates each. Single formats: `samples` (default k) independent answers per question,
+scored with the unbiased pass@k' for k' ≤ k. A re-run skips the questions already in
+results.jsonl; samples are seeded per question, so a resumed run ends with the same rows and
+summary as an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from multianswer.core.errors import UserError
-from multianswer.core.formats import FORMAT_NAMES, as_format
+from multianswer.core.formats import FORMAT_NAMES, AnswerFormat, as_format
 from multianswer.core.matching import get_verifier
-from multianswer.evaluation.summary import JUDGE, question_metrics, score_completions, summarize
+from multianswer.core.scoring import Scored, VerifierTally, matched_gold, score_completion
+from multianswer.evaluation import rundir
+from multianswer.evaluation.rundir import JUDGE_CACHE, RESULTS, SUMMARY, read_rows
+from multianswer.evaluation.summary import JUDGE, question_metrics, summarize_run
+from multianswer.generation.backends import BACKENDS
 from multianswer.generation.openai import ServerError, ServerSettings, add_server_options, server_options
-
-RESULTS, SUMMARY, RUN, JUDGE_CACHE = "results.jsonl", "summary.json", "run.json", "judge_cache.jsonl"
-# settings that change what is generated: a resumed run must agree on all of them
-IDENTITY = ("model", "task", "split", "format", "k", "samples", "temperature", "top_p", "max_new_tokens", "seed",
-            "verifier", "judge_model")
+from multianswer.generation.options import check_sampling
 
 
 @dataclass
@@ -41,7 +36,7 @@ class EvalArgs:
     model: str
     task: str
     out: str
-    format: str = "multi-conf"
+    format: str | AnswerFormat = "multi-conf"  # a name; `check()` turns it into an AnswerFormat
     k: int = 3  # candidates per generation (multi) or samples scored with pass@k (single)
     samples: int | None = None  # generations per question: default 1 (multi) or k (single)
     temperature: float = 0.7
@@ -66,27 +61,25 @@ class EvalArgs:
     judge_base_url: str | None = None  # its server (default: base_url)
 
     def resolved_samples(self) -> int:
-        """Generations per question after defaults, checked against the format."""
-        fmt = as_format(self.format)
-        n = self.samples if self.samples is not None else (1 if fmt.is_multi else self.k)
+        """Generations per question after defaults, checked against the format (call after `check`)."""
+        n = self.samples if self.samples is not None else (1 if self.format.is_multi else self.k)
         if n < 1:
             raise UserError(f"--samples must be at least 1, got {n}")
-        if not fmt.is_multi and n < self.k:
+        if not self.format.is_multi and n < self.k:
             raise UserError(f"single-answer pass@{self.k} needs at least {self.k} samples, got --samples {n}")
         return n
 
     def check(self) -> None:
-        """Raise UserError for settings that cannot run."""
+        """Raise UserError for settings that cannot run; resolve `format` to an AnswerFormat (once, here)."""
         try:
-            as_format(self.format)
+            self.format = as_format(self.format)
         except ValueError as err:
             raise UserError(str(err)) from None
         if self.k < 1:
             raise UserError(f"--k must be at least 1, got {self.k}")
-        if self.temperature < 0 or not 0 < self.top_p <= 1:
-            raise UserError(f"need --temperature >= 0 and 0 < --top-p <= 1, got {self.temperature} and {self.top_p}")
-        if self.max_new_tokens < 1 or self.batch_size < 1 or self.bootstrap < 0:
-            raise UserError("--max-new-tokens and --batch-size must be at least 1, --bootstrap at least 0")
+        check_sampling(self.temperature, self.top_p, self.max_new_tokens)
+        if self.batch_size < 1 or self.bootstrap < 0:
+            raise UserError("--batch-size must be at least 1, --bootstrap at least 0")
         if self.limit is not None and self.limit < 1:
             raise UserError(f"--limit must be at least 1, got {self.limit}")
         if self.backend == "openai" and not self.base_url:
@@ -95,46 +88,12 @@ class EvalArgs:
 
 
 def run_settings(args: EvalArgs) -> dict:
-    """The settings written to run.json (model given as a name; samples resolved)."""
-    settings = {key: getattr(args, key) for key in IDENTITY}
-    settings["format"] = as_format(args.format).value
+    """The settings written to run.json (model given as a name; samples resolved; after `args.check()`)."""
+    settings = {key: getattr(args, key) for key in rundir.IDENTITY}
+    settings["format"] = args.format.value
     settings["samples"] = args.resolved_samples()
     settings["model"] = args.model if isinstance(args.model, str) else type(args.model).__name__
     return settings
-
-
-# ---------------------------------------------------------------------------- results file
-
-def read_rows(path: Path, repair: bool = False) -> list[dict]:
-    """Rows of results.jsonl without a torn last line; `repair` (the writer only) also cuts it off the file."""
-    if not path.exists():
-        return []
-    data = path.read_bytes()
-    complete, newline, torn = data.rpartition(b"\n")
-    if torn and repair:  # rows are written whole with their newline: only an unfinished write lacks one
-        with open(path, "r+b") as f:
-            f.truncate(len(complete) + len(newline))
-    rows = []
-    for n, line in enumerate(complete.split(b"\n") if newline else [], 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except ValueError:
-                raise UserError(f"{path}:{n}: not valid JSON; fix or remove the line to resume") from None
-    return rows
-
-
-def _check_resume(out: Path, settings: dict) -> None:
-    """Write run.json, or check that the run already in `out` has the same settings."""
-    path = out / RUN
-    if path.exists():
-        old = json.loads(path.read_text())
-        diff = [k for k in IDENTITY if old.get("settings", {}).get(k) != settings[k]]
-        if diff:
-            changes = ", ".join(f"{k}: {old['settings'].get(k)!r} -> {settings[k]!r}" for k in diff)
-            raise UserError(f"{out} holds a run with other settings ({changes}); use another --out")
-        return
-    path.write_text(json.dumps({"settings": settings, "started": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=2) + "\n")
 
 
 # ---------------------------------------------------------------------------- the run
@@ -145,8 +104,8 @@ def evaluate(args: EvalArgs, backend: Any = None) -> dict:
     from multianswer.tasks import get_task, prompt_messages
 
     args.check()
-    fmt, n = as_format(args.format), args.resolved_samples()
-    k_prompt = args.k if fmt.is_multi else 1
+    fmt, n = args.format, args.resolved_samples()
+    k_prompt = fmt.answers_per_completion(args.k)
     task = get_task(args.task)
     examples = task.examples(args.split, args.limit)
     if not examples:
@@ -160,7 +119,7 @@ def evaluate(args: EvalArgs, backend: Any = None) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     settings = run_settings(args)
-    _check_resume(out, settings)
+    rundir.start_or_check(out, settings)
     done = {row["id"] for row in read_rows(out / RESULTS, repair=True)}
     pending = [(i, ex) for i, ex in enumerate(examples) if ex.id not in done]
     backend_name = None
@@ -177,19 +136,21 @@ def evaluate(args: EvalArgs, backend: Any = None) -> dict:
         prompts = [prompt_messages(ex, task, fmt, k_prompt) for _, ex in pending]
         seeds = [derive_seed(args.seed, ex.id) for _, ex in pending]
         sampling = SamplingArgs(n, args.temperature, args.top_p, args.max_new_tokens)
+        tally = VerifierTally(task.verifier)
         with open(out / RESULTS, "a", encoding="utf-8") as f:
             try:
                 for j, completions in gen.stream(prompts, sampling, seeds):
                     index, ex = pending[j]
-                    row = result_row(index, ex, prompts[j], completions, fmt, args.k, seeds[j])
+                    row = result_row(index, ex, prompts[j], completions, fmt, args.k, seeds[j], tally)
                     f.write(json.dumps(row, ensure_ascii=False) + "\n")
                     f.flush()  # a killed run keeps every finished question
+                    tally.check("this evaluation so far")  # stop before generating the rest in vain
             except ServerError as err:  # a server gone mid-run: what is written stays, the run can resume
                 raise ServerError(f"{err}; finished questions are kept in {out / RESULTS}: run again to resume") from None
-    _record(out, backend_name, args.bootstrap)
+    rundir.record(out, backend_name, args.bootstrap)
     wanted = set(ids)
     rows = [r for r in read_rows(out / RESULTS) if r["id"] in wanted]
-    summary = summarize(rows, _run_meta(out, settings), args.bootstrap, args.seed)
+    summary = summarize_run(rows, rundir.run_meta(out, settings), args.bootstrap, args.seed)
     (out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
     if args.report:
         from multianswer.evaluation.report import write_report
@@ -198,23 +159,43 @@ def evaluate(args: EvalArgs, backend: Any = None) -> dict:
     return summary
 
 
-def result_row(index: int, ex: Any, prompt: list[dict], completions: list, fmt: Any, k: int, seed: int) -> dict:
+def completion_fields(scored: Scored, verifier: str | None, gold: object) -> dict:
+    """A scored completion's fields in results.jsonl: answer set, correctness, gold indices hit, verifier error.
+
+    Judged completions also keep what the `match` verifier says (`match_correct`), so the summary
+    can report how often the judge and exact matching disagree.
+    """
+    hits = None
+    if scored.verified and scored.verifier_error is None:
+        hits = matched_gold(verifier, scored.parsed.answers, gold)
+    fields = scored.fields() | {"matched_gold": hits, "verifier_error": scored.verifier_error}
+    if verifier == JUDGE:
+        fields["match_correct"] = get_verifier("match")(list(scored.parsed.answers), gold) if scored.verified else None
+    return fields
+
+
+def result_row(index: int, ex: Any, prompt: list[dict], completions: list, fmt: AnswerFormat, k: int, seed: int,
+               tally: VerifierTally | None = None) -> dict:
     """The results.jsonl row of one question: prompt, raw completions, parsed candidates, scores, tokens."""
-    scored = score_completions([c.text for c in completions], fmt, k, ex.answers, ex.verifier, ex.problem)
+    k_prompt = fmt.answers_per_completion(k)
+    scored = [score_completion(c.text, fmt, k_prompt, ex.answers, ex.verifier, ex.problem) for c in completions]
+    if tally is not None:
+        tally.add(scored)
+    fields = [completion_fields(s, ex.verifier, ex.answers) for s in scored]
     tokens = [c.n_tokens for c in completions]
     return {
         "index": index, "id": ex.id, "seed": seed, "prompt": prompt,
         "gold": ex.answers, "verifier": ex.verifier,
-        "completions": [{"text": c.text, "n_tokens": c.n_tokens, **s} for c, s in zip(completions, scored)],
+        "completions": [{"text": c.text, "n_tokens": c.n_tokens, **f} for c, f in zip(completions, fields)],
         "tokens": sum(tokens),
-        "metrics": question_metrics(scored, tokens, fmt, k, len(ex.answers)),
+        "metrics": question_metrics(fields, tokens, fmt, k, len(ex.answers)),
     }
 
 
 def _register_judge(args: EvalArgs, out: Path) -> None:
     """Register this run's LLM judge as the 'judge' verifier, its verdicts cached in DIR/judge_cache.jsonl."""
     from multianswer.core.matching import register_verifier
-    from multianswer.core.rewards import forget_scores
+    from multianswer.core.scoring import forget_scores
     from multianswer.generation.judge import connect_judge
 
     base_url = args.judge_base_url or args.base_url
@@ -223,34 +204,6 @@ def _register_judge(args: EvalArgs, out: Path) -> None:
     register_verifier(JUDGE, connect_judge(ServerSettings(base_url, args.judge_model, args.concurrency,
                                                           args.request_timeout, args.retries), out / JUDGE_CACHE))
     forget_scores()  # scores cached under the name 'judge' may come from another run's judge
-
-
-def _record(out: Path, backend: str | None, n_bootstrap: int) -> None:
-    """Note in run.json the backends that generated (each once) and the bootstrap size of the summary."""
-    path = out / RUN
-    info = json.loads(path.read_text())
-    backends = info.setdefault("backends", [])
-    if backend is not None and backend not in backends:
-        backends.append(backend)
-    info["bootstrap"] = n_bootstrap
-    path.write_text(json.dumps(info, indent=2) + "\n")
-
-
-def _run_meta(out: Path, settings: dict) -> dict:
-    backends = json.loads((out / RUN).read_text()).get("backends", [])
-    return settings | {"backend": "+".join(backends) or None}
-
-
-def load_run(out: str | os.PathLike) -> tuple[dict, list[dict]]:
-    """summary.json (recomputed from the rows when missing) and the rows of a finished run directory."""
-    out = Path(out)
-    if not (out / RESULTS).exists():
-        raise UserError(f"{out} has no {RESULTS}: not an evaluation directory")
-    rows = read_rows(out / RESULTS)
-    if (out / SUMMARY).exists():
-        return json.loads((out / SUMMARY).read_text()), rows
-    info = json.loads((out / RUN).read_text())
-    return summarize(rows, _run_meta(out, info["settings"]), info.get("bootstrap", 1000), info["settings"]["seed"]), rows
 
 
 # ---------------------------------------------------------------------------- CLI
@@ -273,7 +226,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", dest="max_new_tokens", type=int, default=512,
                         help="generated tokens per completion at most")
     parser.add_argument("--seed", type=int, default=0, help="seed of sampling (per question) and of the bootstrap")
-    parser.add_argument("--backend", default="auto", choices=("auto", "hf", "vllm", "openai"),
+    parser.add_argument("--backend", default="auto", choices=BACKENDS,
                         help="generation backend (auto: vLLM on GPU when installed; openai: a server at --base-url)")
     parser.add_argument("--dtype", default=None, help="model dtype: auto, fp32, bf16, fp16")
     parser.add_argument("--device", default=None, help="device for transformers (default: cuda when present)")

@@ -1,10 +1,11 @@
-"""Scoring one question's completions into a results row, and rows into a summary with bootstrap CIs.
+"""Aggregating an evaluation: a question's scored completions into metrics, and rows into a summary.
 
 A row holds a question's *answer sets*: for multi formats one set per generation (its K
 candidates), for single formats one set made of all its sampled answers (so coverage is "any
 sample correct" and distinct-correct counts over samples). Per-question metrics are computed
 here from the sets with `multianswer.core.metrics`; the summary averages them over questions and
 pools the (p, y) pairs for ECE and AUROC. Everything is recomputable from results.jsonl alone.
+Completions are scored (parsed and verified) before they get here, by `core.scoring`.
 """
 
 from __future__ import annotations
@@ -16,47 +17,8 @@ from typing import Any
 
 from multianswer.core import metrics
 from multianswer.core.formats import AnswerFormat, as_format
-from multianswer.core.matching import get_verifier
-from multianswer.core.rewards import score_completion
 
 JUDGE = "judge"  # the LLM judge's verifier name (registered by the eval runner)
-RUN_KEYS = ("model", "task", "split", "format", "k", "samples", "temperature", "top_p", "max_new_tokens", "seed", "backend")
-
-
-def _matched_gold(verifier_name: str, answers: list[str], gold: object) -> list[int | None] | None:
-    """Which gold answer each candidate hits, when the verifier can say (match-style verifiers)."""
-    try:
-        verifier = get_verifier(verifier_name)
-    except KeyError:
-        return None
-    matched = getattr(verifier, "matched_gold", None)
-    return None if matched is None else list(matched(answers, gold))
-
-
-def score_completions(texts: Sequence[str], fmt: AnswerFormat | str, k: int, gold: object, verifier: str = "match",
-                      question: str | None = None) -> list[dict]:
-    """Parse and verify each completion: answers, confidences, correctness, gold indices hit.
-
-    Judged completions also keep what the `match` verifier says (`match_correct`), so the summary
-    can report how often the judge and exact matching disagree.
-    """
-    fmt = as_format(fmt)
-    k_prompt = k if fmt.is_multi else 1
-    out = []
-    for text in texts:
-        scored = score_completion(text, fmt, k_prompt, gold, verifier, question)
-        answers = list(scored.parsed.answers)
-        out.append({
-            "format_ok": scored.parsed.format_ok,
-            "reason": scored.parsed.reason,
-            "answers": answers,
-            "confidences": list(scored.parsed.confidences) if scored.parsed.confidences is not None else None,
-            "correct": list(scored.correct),
-            "matched_gold": _matched_gold(verifier, answers, gold) if scored.parsed.format_ok else None,
-        })
-        if verifier == JUDGE:
-            out[-1]["match_correct"] = get_verifier("match")(answers, gold) if scored.parsed.format_ok else None
-    return out
 
 
 def judge_disagreement(rows: Sequence[dict]) -> tuple[float | None, int]:
@@ -66,9 +28,8 @@ def judge_disagreement(rows: Sequence[dict]) -> tuple[float | None, int]:
     return (sum(y != m for y, m in pairs) / len(pairs) if pairs else None), len(pairs)
 
 
-def answer_sets(completions: list[dict], fmt: AnswerFormat | str) -> list[dict]:
+def answer_sets(completions: list[dict], fmt: AnswerFormat) -> list[dict]:
     """The answer sets of a question: one per generation (multi) or all samples pooled (single)."""
-    fmt = as_format(fmt)
     if fmt.is_multi:
         return [
             {k: c[k] for k in ("answers", "confidences", "correct", "matched_gold")} | {"parsed": c["format_ok"]}
@@ -86,9 +47,8 @@ def answer_sets(completions: list[dict], fmt: AnswerFormat | str) -> list[dict]:
     }]
 
 
-def question_metrics(completions: list[dict], tokens: list[int], fmt: AnswerFormat | str, k: int, n_gold: int) -> dict:
+def question_metrics(completions: list[dict], tokens: list[int], fmt: AnswerFormat, k: int, n_gold: int) -> dict:
     """Per-question metrics (each a number or None) from its scored completions and their token counts."""
-    fmt = as_format(fmt)
     sets = answer_sets(completions, fmt)
     m: dict[str, Any] = {"format_rate": metrics.mean([1.0 if c["format_ok"] else 0.0 for c in completions])}
     if fmt.is_multi:
@@ -120,7 +80,7 @@ def _clean(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def confidence_pairs(rows: Sequence[dict], fmt: AnswerFormat | str) -> tuple[list[float], list[bool]]:
+def confidence_pairs(rows: Sequence[dict], fmt: AnswerFormat) -> tuple[list[float], list[bool]]:
     """The flattened (p_i, y_i) pairs of all answer sets of all rows."""
     ps: list[float] = []
     ys: list[bool] = []
@@ -152,8 +112,8 @@ def _percentile_ci(samples: list[float]) -> list[float] | None:
     return [float(lo), float(hi)]
 
 
-def summarize(rows: Sequence[dict], run: dict, n_bootstrap: int = 1000, seed: int = 0) -> dict:
-    """The summary of a run: run metadata, every metric's mean over questions, and bootstrap 95% CIs.
+def summarize_run(rows: Sequence[dict], run: dict, n_bootstrap: int = 1000, seed: int = 0) -> dict:
+    """The summary of an evaluation: `run` (its settings), every metric's mean over questions, bootstrap 95% CIs.
 
     Rows are put in task order first, so the result does not depend on the order they were
     written in (an interrupted and resumed run summarises like an uninterrupted one).
@@ -162,8 +122,10 @@ def summarize(rows: Sequence[dict], run: dict, n_bootstrap: int = 1000, seed: in
 
     rows = sorted(rows, key=lambda r: (r["index"], r["id"]))
     fmt, k = as_format(run["format"]), int(run["k"])
-    summary: dict[str, Any] = {key: run.get(key) for key in RUN_KEYS}
+    summary: dict[str, Any] = dict(run) | {"format": fmt}  # an AnswerFormat (a str: it writes as its name)
     summary["n_questions"] = len(rows)
+    # completions scored as wrong because their verifier raised (rows written before this field: none)
+    summary["verifier_errors"] = sum(1 for r in rows for c in r["completions"] if c.get("verifier_error"))
     summary["bootstrap"] = n_bootstrap
     rng = np.random.default_rng(seed)
     # one (B, n) resample of question indices, shared by all metrics

@@ -1,1 +1,1 @@
-"""Generation backends (HF, vLLM) behind one interface, and answer sets for users."""
+"""Generation backends (HF, vLLM) behind one interface, sampling-option checks, and answer sets for users."""

@@ -16,7 +16,9 @@ from typing import Any
 from multianswer.core.errors import UserError
 from multianswer.core.formats import FORMAT_NAMES, AnswerFormat, as_format, chat_messages, parse_completion
 from multianswer.core.metrics import order_by_confidence
+from multianswer.generation.backends import BACKENDS
 from multianswer.generation.openai import add_server_options, server_options
+from multianswer.generation.options import check_sampling
 
 
 def generate_answers(
@@ -50,10 +52,9 @@ def generate_answers(
         raise UserError(f"k must be at least 1, got {k}")
     if temperature is None:
         temperature = 0.0 if fmt.is_multi else 0.7
-    if temperature < 0 or not 0 < top_p <= 1 or max_new_tokens < 1:  # before a model is loaded
-        raise UserError(f"need temperature >= 0, 0 < top_p <= 1 and max_new_tokens >= 1, got {temperature}, {top_p}, {max_new_tokens}")
+    check_sampling(temperature, top_p, max_new_tokens)  # before a model is loaded
     gen = make_backend(model, backend, batch_size, progress=progress, **server)
-    k_prompt, n = (k, 1) if fmt.is_multi else (1, k)
+    k_prompt, n = (k, 1) if fmt.is_multi else (1, k)  # one K-answer generation, or k one-answer samples
     prompts = [chat_messages(q, fmt, k_prompt, instruction) for q in questions]
     seeds = [derive_seed(seed, q) for q in questions]  # a question gets the same answers in any list
     results = generate(gen, prompts, n, temperature, top_p, max_new_tokens, seeds)
@@ -92,7 +93,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="generated tokens per completion at most")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")
     parser.add_argument("--instruction", default="", help="extra line for the system prompt (a task's instruction)")
-    parser.add_argument("--backend", default="auto", choices=("auto", "hf", "vllm", "openai"),
+    parser.add_argument("--backend", default="auto", choices=BACKENDS,
                         help="generation backend (openai: an OpenAI-compatible server at --base-url)")
     parser.add_argument("--show-completion", dest="show_completion", action="store_true", help="include the raw completion text")
     add_server_options(parser)

@@ -43,10 +43,9 @@ class SamplingArgs:
     max_new_tokens: int = 512
 
     def __post_init__(self) -> None:
-        if self.n < 1 or self.max_new_tokens < 1:
-            raise ValueError(f"need n >= 1 and max_new_tokens >= 1, got n={self.n}, max_new_tokens={self.max_new_tokens}")
-        if self.temperature < 0 or not 0 < self.top_p <= 1:
-            raise ValueError(f"need temperature >= 0 and 0 < top_p <= 1, got {self.temperature}, {self.top_p}")
+        from multianswer.generation.options import check_sampling
+
+        check_sampling(self.temperature, self.top_p, self.max_new_tokens, self.n)
 
     @property
     def greedy(self) -> bool:

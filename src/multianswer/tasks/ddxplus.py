@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from multianswer.core.errors import UserError
 from multianswer.tasks.base import Example, Task, register_task
+from multianswer.tasks.lazy import StreamedExamples
 from multianswer.tasks.sources import (
     DOCS_HINT,
     HubSource,
@@ -55,24 +56,6 @@ def ddxplus(location: str = "") -> Task:
 
 RAW_UPSTREAM = {"train": "train", "validation": "validation", "test": "test"}
 RAW_EXTRAS = ("evidences", "conditions")
-
-
-class Streamed:
-    """Examples read lazily from a file: slicing reads only the rows it needs (the release is 1.3M patients)."""
-
-    def __init__(self, produce: Callable[[], Iterator[Example]]):
-        self._produce = produce
-
-    def __iter__(self) -> Iterator[Example]:
-        return self._produce()
-
-    def __getitem__(self, index):
-        if isinstance(index, slice) and (index.step or 1) == 1 and (index.start or 0) >= 0 and (index.stop or 0) >= 0:
-            return list(itertools.islice(self._produce(), index.start, index.stop))
-        return list(self._produce())[index]
-
-    def __len__(self) -> int:  # a full pass over the file
-        return sum(1 for _ in self._produce())
 
 
 class Release:
@@ -180,7 +163,7 @@ def ddxplus_raw(location: str = "") -> Task:
     if release is not None:
         instruction = f"Each answer is one diagnosis from this list, written as listed: {'; '.join(release.names())}."
 
-    def load(split: str) -> Streamed:
+    def load(split: str) -> StreamedExamples:
         if files is None or release is None:
             raise UserError(
                 "ddxplus-raw reads local files only (the release is on figshare, not the hub): "
@@ -193,7 +176,7 @@ def ddxplus_raw(location: str = "") -> Task:
             convert = lambda row: release.example(row, f"ddxplus-raw-{split}-{next(numbers)}")  # noqa: E731
             return convert_rows("ddxplus-raw", str(path), read_records(path), convert)
 
-        return Streamed(produce)
+        return StreamedExamples(produce)
 
     return Task("ddxplus-raw", "DDXPlus raw release: patients decoded into case descriptions; gold = the pathology",
                 "local files (DDXPlus release, figshare)", load, tuple(RAW_UPSTREAM), instruction)

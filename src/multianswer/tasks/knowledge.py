@@ -214,7 +214,7 @@ def knowledge_task(name: str, description: str, build: Callable[[int], list[dict
 
 
 # name -> (description, builder, the instruction the system prompt adds)
-FAMILIES = {
+KNOWLEDGE_TASKS = {
     "country-borders": (
         "name a country that borders a given country; gold = all its neighbours",
         build_borders,
@@ -229,8 +229,8 @@ FAMILIES = {
 
 
 def knowledge_family(name: str, seed: int = 0) -> Task:
-    """The offline knowledge task `name` (a key of FAMILIES)."""
-    description, build, instruction = FAMILIES[name]
+    """The offline knowledge task `name` (a key of KNOWLEDGE_TASKS)."""
+    description, build, instruction = KNOWLEDGE_TASKS[name]
     return knowledge_task(name, description, build, instruction, seed)
 
 
@@ -244,5 +244,5 @@ def country_cities(seed: int = 0) -> Task:
     return knowledge_family("country-cities", seed)
 
 
-for _name in FAMILIES:
+for _name in KNOWLEDGE_TASKS:
     register_task(_name, lambda name=_name: knowledge_family(name))

@@ -144,7 +144,7 @@ def hotpot_example(row: dict, seed: int) -> Example | None:
 
 
 def hotpot_modified(location: str = "", seed: int = 0) -> Task:
-    """HotPotQA-Modified: distractor questions with paragraphs removed (SPEC section 5)."""
+    """HotPotQA-Modified: distractor questions with paragraphs removed (docs/method.md, docs/data.md)."""
 
     @lru_cache(maxsize=None)
     def load(split: str) -> list[Example]:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 from multianswer.tasks.base import Example, Task, register_task
+from multianswer.tasks.lazy import LazyExamples
 
 Made = tuple[str, list, dict]  # (question, answers, metadata)
 TEST_SLICE = 8  # one question in TEST_SLICE belongs to the test pool
@@ -29,25 +30,6 @@ TEST_SLICE = 8  # one question in TEST_SLICE belongs to the test pool
 def is_test_question(question: str) -> bool:
     """Whether `question` belongs to the test pool (stable across runs and machines)."""
     return zlib.crc32(question.encode("utf-8")) % TEST_SLICE == 0
-
-
-class LazyExamples(Sequence):
-    """A read-only sequence whose i-th example is built on demand by `make(i)`."""
-
-    def __init__(self, length: int, make: Callable[[int], Example]):
-        self._length, self._make = length, lru_cache(maxsize=4096)(make)
-
-    def __len__(self) -> int:
-        return self._length
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return [self._make(i) for i in range(*index.indices(self._length))]
-        if index < 0:
-            index += self._length
-        if not 0 <= index < self._length:
-            raise IndexError(index)
-        return self._make(index)
 
 
 def _draw_for_split(maker: Callable[[random.Random], Made], key: str, test: bool) -> Made:
@@ -254,7 +236,7 @@ def make_mixed_question(rng: random.Random) -> Made:
 
 
 # name -> (description, question maker, the instruction the system prompt adds)
-FAMILIES: dict[str, tuple[str, Callable[[random.Random], Made], str]] = {
+PROCEDURAL_TASKS: dict[str, tuple[str, Callable[[random.Random], Made], str]] = {
     "procedural-sets": (
         "name a member of a small number set (primes, multiples, divisors, ...); gold = the whole set",
         make_set_question,
@@ -274,8 +256,8 @@ FAMILIES: dict[str, tuple[str, Callable[[random.Random], Made], str]] = {
 
 
 def procedural(name: str, seed: int = 0, n_train: int = 20000, n_test: int = 500) -> Task:
-    """The procedural task `name` (a key of FAMILIES) with its own seed and sizes."""
-    description, maker, instruction = FAMILIES[name]
+    """The procedural task `name` (a key of PROCEDURAL_TASKS) with its own seed and sizes."""
+    description, maker, instruction = PROCEDURAL_TASKS[name]
     return procedural_task(name, description, maker, instruction, seed, n_train, n_test)
 
 
@@ -289,5 +271,5 @@ def procedural_draws(seed: int = 0, n_train: int = 20000, n_test: int = 500) -> 
     return procedural("procedural-draws", seed, n_train, n_test)
 
 
-for _name in FAMILIES:
+for _name in PROCEDURAL_TASKS:
     register_task(_name, lambda name=_name: procedural(name))

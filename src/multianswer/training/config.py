@@ -10,7 +10,7 @@ one is an error naming the closest valid key.
     data    DataArgs    which task and split, how many examples
     warmup  WarmupArgs  optional supervised format steps before GRPO (small models)
     log     LogArgs     sampled completions written per logging step
-    grpo    any field of TRL's GRPOConfig, over GRPO_DEFAULTS (the paper's recipe, SPEC §4)
+    grpo    any field of TRL's GRPOConfig, over GRPO_DEFAULTS (the paper's recipe, docs/method.md)
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ SECTIONS: dict[str, type] = {
 }
 GRPO_SECTION = "grpo"
 
-# The reference recipe (SPEC §4); batch sizes and lengths come from the config file.
+# The reference recipe (docs/method.md, "Training recipe"); batch sizes and lengths come from the config file.
 GRPO_DEFAULTS: dict[str, Any] = {
     "beta": 0.0,
     "scale_rewards": "none",

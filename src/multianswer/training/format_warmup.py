@@ -35,7 +35,7 @@ def _confidences(rng: random.Random, k: int) -> list[float]:
 def warmup_rows(dataset: Sequence[dict], fmt: AnswerFormat | str, k: int, seed: int = 0) -> list[tuple[list[dict], str]]:
     """(prompt messages, target completion) pairs: each target gives K answers taken from other rows' golds."""
     fmt = as_format(fmt)
-    k = k if fmt.is_multi else 1
+    k = fmt.answers_per_completion(k)
     rng = random.Random(seed)
     if any(row.get("verifier") == "code" for row in dataset):
         raise UserError("format_warmup_steps: not available for code tasks (their gold answers are unit tests)")

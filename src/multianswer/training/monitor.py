@@ -17,7 +17,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from multianswer.core.rewards import completion_text
+from multianswer.core.scoring import completion_text
 
 
 def _problem_text(prompt: Any) -> str:

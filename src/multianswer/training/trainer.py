@@ -43,11 +43,6 @@ class TrainResult:
     history: list[dict[str, Any]]  # one entry per logging step
     model: Any = field(default=None, repr=False)  # the trained model in memory (a PeftModel with LoRA)
 
-    @property
-    def rewards(self) -> list[float]:
-        """The mean total reward of each logged step."""
-        return [h["reward"] for h in self.history if "reward" in h]
-
     def summary(self) -> dict[str, float | None]:
         """Seconds per step, rollout tokens/s, reward over the first and last 10 steps."""
         return summarize(self.history)
@@ -170,19 +165,24 @@ def drop_long_prompts(dataset, tokenizer, max_tokens: int):
     return kept
 
 
-def build_trainer(cfg: TrainConfig, args=None, warm_up: bool = True):
-    """The GRPOTrainer for a resolved config, with our rewards, data set, LoRA and callbacks."""
+def method_rewards(cfg: TrainConfig) -> tuple[list, list[float]]:
+    """The reward functions and weights of the config's method."""
+    m = cfg.method
+    return build_rewards(m.method, m.k, m.correctness, m.require_sum_le_one, m.uniqueness_weight, rules=m.format_rules())
+
+
+def build_trainer(cfg: TrainConfig, args=None, warm_up: bool = True, rewards: tuple[list, list[float]] | None = None):
+    """The GRPOTrainer for a resolved config, with our rewards (built here unless given), data set, LoRA and callbacks."""
     from trl import GRPOTrainer
 
     from multianswer.models.loading import load_model
     from multianswer.tasks import get_task, to_grpo_dataset
 
     m = cfg.method
-    funcs, weights = build_rewards(m.method, m.k, m.correctness, m.require_sum_le_one, m.uniqueness_weight,
-                                   rules=m.format_rules())
+    funcs, weights = rewards if rewards is not None else method_rewards(cfg)
     args = args if args is not None else grpo_config(cfg, weights)
     fmt = with_rules(METHOD_FORMATS[m.method], m.format_rules())  # the prompt states the rules
-    task, k = get_task(cfg.data.task), m.k if fmt.is_multi else 1
+    task, k = get_task(cfg.data.task), fmt.answers_per_completion(m.k)
     dataset = to_grpo_dataset(task, cfg.data.split, fmt, k, cfg.data.limit)
     eval_dataset = to_grpo_dataset(task, cfg.data.eval_split, fmt, k, cfg.data.eval_limit) if cfg.data.eval_split else None
     model, tokenizer = load_model(cfg.model.model, dtype=cfg.model.dtype, device="cpu")
@@ -254,13 +254,12 @@ def _save_final(trainer, cfg: TrainConfig, out: Path) -> str:
 def train(cfg: TrainConfig, *, resume: bool = False) -> TrainResult:
     """Train with GRPO as `cfg` says; with `resume`, continue from the last complete checkpoint."""
     cfg = resolve(cfg)
-    m = cfg.method
-    _, weights = build_rewards(m.method, m.k, m.correctness, m.require_sum_le_one, m.uniqueness_weight)
-    args = grpo_config(cfg, weights)  # sets up the (distributed) state before anything else
+    rewards = method_rewards(cfg)
+    args = grpo_config(cfg, rewards[1])  # sets up the (distributed) state before anything else
     output_dir = Path(args.output_dir)
     is_main = args.process_index == 0
     checkpoint = _resume_point(output_dir, resume, is_main)
-    trainer = build_trainer(cfg, args, warm_up=checkpoint is None)  # a checkpoint holds warmed weights
+    trainer = build_trainer(cfg, args, warm_up=checkpoint is None, rewards=rewards)  # a checkpoint holds warmed weights
     if is_main:
         output_dir.mkdir(parents=True, exist_ok=True)
         cfg.dump(output_dir / "config.yaml")
