@@ -24,6 +24,7 @@ from typing import Any
 
 from multianswer.core.errors import UserError
 from multianswer.core.formats import FORMAT_NAMES, as_format
+from multianswer.core.outputs import check_output_dir
 from multianswer.evaluation.summary import question_metrics, score_completions, summarize
 
 RESULTS, SUMMARY, RUN = "results.jsonl", "summary.json", "run.json"
@@ -130,11 +131,13 @@ def _check_resume(out: Path, settings: dict) -> None:
 def evaluate(args: EvalArgs, backend: Any = None) -> dict:
     """Run (or resume) an evaluation and return its summary; `backend` overrides loading args.model."""
     from multianswer.generation.backends import SamplingArgs, derive_seed, make_backend
+    from multianswer.models.context import check_fits_context
     from multianswer.tasks import get_task, prompt_messages
 
     args.check()
     fmt, n = as_format(args.format), args.resolved_samples()
     k_prompt = args.k if fmt.is_multi else 1
+    check_output_dir(args.out, "--out")
     task = get_task(args.task)
     examples = task.examples(args.split, args.limit)
     if not examples:
@@ -144,6 +147,10 @@ def evaluate(args: EvalArgs, backend: Any = None) -> dict:
         raise UserError(f"task {args.task!r} has duplicate example ids; results are keyed by id")
 
     out = Path(args.out)
+    if backend is None:  # a model to load: its questions left to do must fit its context
+        done_before = {row["id"] for row in read_rows(out / RESULTS)}
+        check_fits_context(args.model, task, [ex for ex in examples if ex.id not in done_before], fmt, args.k,
+                           args.max_new_tokens, k_option="--k", completion_option="--max-new-tokens")
     out.mkdir(parents=True, exist_ok=True)
     settings = run_settings(args)
     _check_resume(out, settings)
