@@ -2,10 +2,12 @@
 
     multianswer train --config configs/smollm2-cpu.yaml [key=value ...] [--resume]
     accelerate launch --config_file configs/accelerate/zero2.yaml -m multianswer.cli train --config ...
+    (more launch commands, and one that starts a single process: docs/multi-process.md)
 
 The output directory gets checkpoints (checkpoint-N, resumable with --resume, also after a
 kill), the final model in final/ (merged, adapter only, or full weights), config.yaml,
-samples.jsonl/.md, TensorBoard logs and a README.md model card.
+samples.jsonl/.md, TensorBoard logs in runs/ and a README.md model card. A resumed run's
+files read as an uninterrupted run's (training/resume.py).
 """
 
 from __future__ import annotations
@@ -251,8 +253,9 @@ def warn_single_process_launch(env: Mapping[str, str]) -> str | None:
     if not ("ACCELERATE_USE_CPU" in env and "MASTER_ADDR" in env and "WORLD_SIZE" not in env):
         return None
     message = (
-        "accelerate launch was asked for several processes but started only this one (its --cpu launcher runs "
-        "one process), so this run trains alone; for N processes on CPU use `accelerate launch --config_file "
+        "accelerate launch was asked for several processes but started only this one (with --cpu, or with neither "
+        "--multi_gpu nor a config file, it runs one), so this run trains alone; for N processes on CPU use "
+        "`accelerate launch --config_file "
         "configs/accelerate/cpu-2proc.yaml --num_processes N -m multianswer.cli train ...` or `torchrun "
         "--nproc_per_node N -m multianswer.cli train ...` (docs/multi-process.md)"
     )
