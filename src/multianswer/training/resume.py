@@ -81,7 +81,11 @@ def pin_tensorboard_dir(callbacks: Sequence, output_dir: str | Path) -> None:
 
 
 def logged_loss_total(history: Sequence[dict]) -> float:
-    """The sum of the per-step losses in a log history: each logged mean times the steps it covers."""
+    """The sum of the per-step losses in a log history: each logged mean times the steps it covers.
+
+    Exact when checkpoints fall on logging steps (logging_steps=1, the default): the Trainer
+    keeps no record of steps trained after the last log before a checkpoint.
+    """
     total, last_step = 0.0, 0
     for entry in history:
         if "loss" in entry:
