@@ -131,3 +131,77 @@ def test_killed_smollm2_conversion_leaves_no_model(private_cache):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not [p for p in parent.iterdir() if p.name.startswith("smollm2")]  # only the hidden temp dir is left
+
+
+# ---------------------------------------------------------------------------- hub ids without a hub
+
+
+@pytest.fixture()
+def hub(tmp_path, monkeypatch):
+    """The hub client's settings, pointed at an empty cache; the reachability answer is not kept between tests."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    models._unreachable.cache_clear()
+    yield constants
+    models._unreachable.cache_clear()
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_hub_id_offline_is_one_line_at_once(hub, monkeypatch):
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
+    with pytest.raises(UserError) as err:
+        models.load_model("no-org/no-model")
+    assert str(err.value) == (
+        "model 'no-org/no-model' is not in the local cache and the Hugging Face hub cannot be reached "
+        "(HF_HUB_OFFLINE is set); give a local directory instead (--model /path/to/model, or model: /path/to/model in a config)"
+    )
+
+
+def test_unreachable_hub_is_one_line_without_retries(hub, monkeypatch):
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(hub, "ENDPOINT", endpoint)
+    started = time.monotonic()
+    with pytest.raises(UserError, match=f"cannot be reached \\({endpoint} is unreachable: .*refused"):
+        models.load_tokenizer("no-org/no-model")
+    assert time.monotonic() - started < 3  # one refused connection, not the client's five retries
+
+
+def test_hub_id_comes_from_the_cache_when_the_hub_is_unreachable(hub, monkeypatch):
+    snapshot = Path(hub.HF_HUB_CACHE) / "models--some-org--some-model" / "snapshots" / ("a" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("a" * 40)
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
+    assert models.model_path("some-org/some-model") == str(snapshot)
+
+
+def test_a_reachable_hub_leaves_the_id_to_the_hub_client(hub, monkeypatch):
+    import http.server
+    import threading
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self):
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setattr(hub, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(hub, "ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+        assert models.model_path("some-org/some-model") == "some-org/some-model"  # any answer means reachable
+    finally:
+        server.shutdown()

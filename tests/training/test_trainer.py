@@ -193,36 +193,71 @@ def _env(cache: Path) -> dict[str, str]:
             "PYTHONPATH": str(REPO / "src")}
 
 
-def _sample_steps(out: Path) -> list[int]:
-    return [json.loads(line)["step"] for line in (out / "samples.jsonl").read_text().splitlines()]
+def _samples(out: Path) -> list[dict]:
+    rows = []
+    for line in (out / "samples.jsonl").read_text().splitlines() if (out / "samples.jsonl").exists() else ():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:  # being written
+            pass
+    return rows
+
+
+def _summaries(out: Path) -> list[tuple[str, int, float]]:
+    """(tag, step, scalar value, 0 for text) of every summary in the run's TensorBoard event files, read by TensorBoard."""
+    from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
+    from tensorboard.compat.proto.event_pb2 import Event
+
+    found = []
+    for path in sorted(out.rglob("events.out.tfevents.*")):
+        for payload in RawEventFileLoader(str(path)).Load():
+            event = Event.FromString(payload)
+            for v in event.summary.value:
+                found.append((v.tag, event.step, v.simple_value))
+    return found
+
+
+def _card_metric(out: Path, name: str) -> str:
+    line = next(line for line in (out / "README.md").read_text().splitlines() if line.startswith(f"| {name} |"))
+    return line.split("|")[2].strip()
+
+
+TIMINGS = ("runtime", "per_second", "seconds", "tokens_per_s", "step_time")
 
 
 @pytest.mark.slow
 def test_resume_after_sigkill_continues_at_the_checkpoint(tuned, cache, tmp_path):
     out = tmp_path / "run"
-    args = _overrides(tuned("multi-rlcr"), out, "multi-rlcr", max_steps=5, save_steps=1, samples_per_log=1,
-                      max_completion_length=64)
+    args = _overrides(tuned("multi-rlcr"), out, "multi-rlcr", max_steps=5, save_steps=2, samples_per_log=1,
+                      max_completion_length=64, report_to="tensorboard")
     proc = subprocess.Popen(_script(*args), env=_env(cache), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    # no deadline: under load two steps can take minutes, and killing too early tests nothing
-    while not (out / "checkpoint-2" / "trainer_state.json").exists():
+    # no deadline: under load a step can take minutes, and killing too early tests nothing
+    while 3 not in {s["step"] for s in _samples(out)}:
         assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
         time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
+    proc.send_signal(signal.SIGKILL)  # after step 3 was logged, before its checkpoint 4
     proc.wait()
     from multianswer.training.trainer import last_complete_checkpoint
 
-    last = last_complete_checkpoint(out)
-    assert last is not None and last.name != "checkpoint-5"
-    resumed_from = int(last.name.split("-")[1])
-    logged_before_kill = _sample_steps(out)
+    assert last_complete_checkpoint(out).name == "checkpoint-2"
+    before_kill = _samples(out)
+    assert [s["step"] for s in before_kill] == [1, 2, 3] and {step for _, step, _ in _summaries(out)} >= {1, 2, 3}
+    seconds_to_checkpoint = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())[
+        "stateful_callbacks"]["RunClock"]["attributes"]["seconds_before"]
 
     done = subprocess.run(_script(*args, "--resume"), env=_env(cache), capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
     state = json.loads((out / "checkpoint-5" / "trainer_state.json").read_text())
     assert state["global_step"] == 5 == state["max_steps"]
     assert [h["step"] for h in state["log_history"] if "loss" in h] == [1, 2, 3, 4, 5]
-    # the resumed process generated steps resumed_from+1..5 only: it did not start over
-    assert _sample_steps(out)[len(logged_before_kill):] == list(range(resumed_from + 1, 6))
+    # step 3 ran again and was logged once; steps 1-2 are those of the killed process: it did not start over
+    assert [s["step"] for s in _samples(out)] == [1, 2, 3, 4, 5]
+    assert _samples(out)[:2] == before_kill[:2]
+    assert (out / "samples.md").read_text().count("## step 3\n") == 1
+    tags_steps = [(tag, step) for tag, step, _ in _summaries(out)]
+    repeated = {ts for ts in tags_steps if tags_steps.count(ts) > 1}
+    assert repeated == {("train/epoch", 5)}  # every summary once (start records at step 0 too); the final log repeats the epoch
+    assert {step for _, step in tags_steps} == {0, 1, 2, 3, 4, 5}
 
     # and it ends exactly where an uninterrupted run ends (optimizer, RNG and data order restored)
     straight = tmp_path / "straight"
@@ -230,6 +265,16 @@ def test_resume_after_sigkill_continues_at_the_checkpoint(tuned, cache, tmp_path
     subprocess.run(_script(*args), env=_env(cache), capture_output=True, check=True, timeout=180)
     resumed, uninterrupted = _weights(out / "final"), _weights(straight / "final")
     assert all(torch.equal(resumed[n], uninterrupted[n]) for n in uninterrupted)
+    # with the same samples, summaries and end-of-run metrics, bar timings
+    assert _samples(out) == _samples(straight)
+    assert (out / "samples.md").read_text() == (straight / "samples.md").read_text()
+    def untimed(run):
+        return {(tag, step): value for tag, step, value in _summaries(run) if not any(t in tag for t in TIMINGS)}
+
+    assert untimed(out) == pytest.approx(untimed(straight))
+    assert sorted(tags_steps) == sorted((tag, step) for tag, step, _ in _summaries(straight))
+    assert _card_metric(out, "train_loss") == _card_metric(straight, "train_loss")
+    assert float(_card_metric(out, "train_runtime")) > seconds_to_checkpoint  # both sessions counted
 
 
 @pytest.mark.slow

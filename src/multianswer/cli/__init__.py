@@ -7,6 +7,7 @@ Each command module defines `configure(parser)` (its options, each with help tex
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import sys
 
@@ -41,11 +42,36 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def unknown_option(parser: argparse.ArgumentParser, argv: list[str], command: str | None) -> str | None:
+    """The first --option in `argv` that neither the program nor `command` knows, with the closest known one.
+
+    argparse checks required options first, so `--modle` would only get "--model is required".
+    """
+    parsers = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            parsers.append(action.choices[command])
+    known = sorted({s for p in parsers for a in p._actions for s in a.option_strings if s.startswith("--")})
+    for token in argv:
+        if token == "--":
+            break
+        name = token.partition("=")[0]
+        if not name.startswith("--") or any(k.startswith(name) for k in known):  # argparse takes unique prefixes
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        return f"unknown option {name}" + (f" (did you mean {close[0]}?)" if close else "")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `multianswer` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     selected = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(selected if selected in COMMANDS else None)
+    mistake = unknown_option(parser, argv, selected)
+    if mistake:
+        print(f"{parser.prog} {selected if selected in COMMANDS else ''}".rstrip() + f": error: {mistake}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

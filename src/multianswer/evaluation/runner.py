@@ -20,6 +20,7 @@ from typing import Any
 from multianswer.core.errors import UserError
 from multianswer.core.formats import FORMAT_NAMES, AnswerFormat, as_format
 from multianswer.core.matching import get_verifier
+from multianswer.core.outputs import check_output_dir
 from multianswer.core.scoring import Scored, VerifierTally, matched_gold, score_completion
 from multianswer.evaluation import rundir
 from multianswer.evaluation.rundir import JUDGE_CACHE, RESULTS, SUMMARY, read_rows
@@ -101,11 +102,13 @@ def run_settings(args: EvalArgs) -> dict:
 def evaluate(args: EvalArgs, backend: Any = None) -> dict:
     """Run (or resume) an evaluation and return its summary; `backend` overrides loading args.model."""
     from multianswer.generation.backends import SamplingArgs, derive_seed, make_backend
+    from multianswer.models.context import check_fits_context
     from multianswer.tasks import get_task, prompt_messages
 
     args.check()
     fmt, n = args.format, args.resolved_samples()
     k_prompt = fmt.answers_per_completion(args.k)
+    check_output_dir(args.out, "--out")
     task = get_task(args.task)
     examples = task.examples(args.split, args.limit)
     if not examples:
@@ -117,6 +120,10 @@ def evaluate(args: EvalArgs, backend: Any = None) -> dict:
         raise UserError(f"task {args.task!r} has duplicate example ids; results are keyed by id")
 
     out = Path(args.out)
+    if backend is None:  # a model to load: its questions left to do must fit its context
+        done_before = {row["id"] for row in read_rows(out / RESULTS)}
+        check_fits_context(args.model, task, [ex for ex in examples if ex.id not in done_before], fmt, args.k,
+                           args.max_new_tokens, k_option="--k", completion_option="--max-new-tokens")
     out.mkdir(parents=True, exist_ok=True)
     settings = run_settings(args)
     rundir.start_or_check(out, settings)

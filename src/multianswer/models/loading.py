@@ -16,6 +16,9 @@ import os
 import shutil
 import tempfile
 import time
+import urllib.error
+import urllib.request
+from functools import lru_cache
 from collections.abc import Callable
 from pathlib import Path
 
@@ -117,7 +120,38 @@ def model_path(name: str) -> str:
         return str(local)
     if name.startswith((".", "/", "~")) or name.count("/") > 1:  # a hub id is 'org/name' at most
         raise UserError(f"model directory {name!r} does not exist (built-ins: {', '.join(BUILTIN_MODELS)})")
-    return name
+    return _hub_model(name)
+
+
+@lru_cache(maxsize=None)
+def _unreachable(endpoint: str) -> str | None:
+    """Why `endpoint` does not answer one quick request, or None when it answers (any HTTP status)."""
+    try:
+        urllib.request.urlopen(urllib.request.Request(endpoint, method="HEAD"), timeout=3).close()
+    except urllib.error.HTTPError:
+        return None
+    except (urllib.error.URLError, OSError) as err:
+        return f"{endpoint} is unreachable: {getattr(err, 'reason', err)}"
+    return None
+
+
+def _hub_model(name: str) -> str:
+    """The hub id `name`, or its cached snapshot when the hub cannot be reached; else a one-line error.
+
+    Asked first, so that an offline machine fails at once instead of after the hub client's retries.
+    """
+    from huggingface_hub import constants, snapshot_download
+
+    why = "HF_HUB_OFFLINE is set" if constants.is_offline_mode() else _unreachable(constants.ENDPOINT)
+    if why is None:
+        return name
+    try:
+        return snapshot_download(name, local_files_only=True)
+    except (OSError, ValueError):
+        raise UserError(
+            f"model {name!r} is not in the local cache and the Hugging Face hub cannot be reached ({why}); "
+            "give a local directory instead (--model /path/to/model, or model: /path/to/model in a config)"
+        ) from None
 
 
 # ---------------------------------------------------------------------------- loading

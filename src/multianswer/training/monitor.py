@@ -9,7 +9,10 @@ samples.jsonl and samples.md in the output directory.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
+import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -110,6 +113,14 @@ class RolloutMonitor(TrainerCallback):
         return out
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: Any) -> str:
+    """`text` with control characters (NUL, ESC, CR, ...) written as \\xNN, so viewers do not take it for binary."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
 def samples_markdown(samples: Sequence[dict]) -> str:
     """Sampled completions as a readable Markdown section."""
     if not samples:
@@ -117,9 +128,42 @@ def samples_markdown(samples: Sequence[dict]) -> str:
     lines = [f"## step {samples[0]['step']}\n"]
     for s in samples:
         rewards = ", ".join(f"{k} {v:.2f}" for k, v in s["rewards"].items())
-        lines.append(f"**problem:** {s['problem']}  \n**gold:** {s['gold']}  \n**reward:** {s['reward']:.3f} ({rewards})\n")
-        lines.append("```\n" + s["completion"].replace("```", "ʼʼʼ") + "\n```\n")
+        lines.append(f"**problem:** {printable(s['problem'])}  \n**gold:** {printable(s['gold'])}  \n"
+                     f"**reward:** {s['reward']:.3f} ({rewards})\n")
+        lines.append("```\n" + printable(s["completion"]).replace("```", "ʼʼʼ") + "\n```\n")
     return "\n".join(lines) + "\n"
+
+
+def keep_samples_through(output_dir: str | Path, step: int) -> None:
+    """Keep the samples of steps up to `step` (0: none) and write samples.md anew from them.
+
+    A run resumed from checkpoint `step` replays the steps after it and writes their samples
+    again; without this they would appear twice. A line torn by a kill mid-write is dropped.
+    """
+    folder = Path(output_dir)
+    rows = []
+    path = folder / "samples.jsonl"
+    for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else ():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if row["step"] <= step:
+            rows.append(row)
+    if not rows:
+        for name in ("samples.jsonl", "samples.md"):
+            (folder / name).unlink(missing_ok=True)
+        return
+    sections = (samples_markdown(list(group)) for _, group in itertools.groupby(rows, key=lambda r: r["step"]))
+    _replace(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    _replace(folder / "samples.md", "".join(sections))
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temp file and a rename: a kill leaves the old file or the new one."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------- summaries

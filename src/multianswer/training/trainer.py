@@ -2,10 +2,12 @@
 
     multianswer train --config configs/smollm2-cpu.yaml [key=value ...] [--resume]
     accelerate launch --config_file configs/accelerate/zero2.yaml -m multianswer.cli train --config ...
+    (more launch commands, and one that starts a single process: docs/multi-process.md)
 
 The output directory gets checkpoints (checkpoint-N, resumable with --resume, also after a
 kill), the final model in final/ (merged, adapter only, or full weights), config.yaml,
-samples.jsonl/.md, TensorBoard logs and a README.md model card.
+samples.jsonl/.md, TensorBoard logs in runs/ and a README.md model card. A resumed run's
+files read as an uninterrupted run's (training/resume.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 import os
 import re
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +28,10 @@ import torch
 from multianswer.training.config import TrainConfig, load_config
 from multianswer.core.errors import UserError
 from multianswer.core.formats import with_rules
+from multianswer.core.outputs import check_output_dir
 from multianswer.core.rewards import METHOD_FORMATS, build_rewards
 from multianswer.training.monitor import RolloutMonitor, model_card, summarize
+from multianswer.training.resume import RunClock, forget_after, pin_tensorboard_dir
 
 log = logging.getLogger(__name__)
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
@@ -152,10 +157,10 @@ def _resume_point(output_dir: Path, resume: bool, is_main: bool) -> str | None:
 
 def drop_long_prompts(dataset, tokenizer, max_tokens: int):
     """The rows whose templated prompt fits in `max_tokens` (TRL no longer truncates prompts)."""
+    from multianswer.models.context import prompt_tokens
+
     def fits(row) -> bool:
-        ids = tokenizer.apply_chat_template(row["prompt"], add_generation_prompt=True, tokenize=True)
-        ids = ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids
-        return len(ids) <= max_tokens
+        return prompt_tokens(tokenizer, row["prompt"]) <= max_tokens
 
     kept = dataset.filter(fits)
     if len(kept) < len(dataset):
@@ -183,6 +188,7 @@ def build_trainer(cfg: TrainConfig, args=None, warm_up: bool = True, rewards: tu
     args = args if args is not None else grpo_config(cfg, weights)
     fmt = with_rules(METHOD_FORMATS[m.method], m.format_rules())  # the prompt states the rules
     task, k = get_task(cfg.data.task), fmt.answers_per_completion(m.k)
+    _check_fits_context(cfg, task, args.max_completion_length)  # first: a huge K builds gigabytes of prompts
     dataset = to_grpo_dataset(task, cfg.data.split, fmt, k, cfg.data.limit)
     eval_dataset = to_grpo_dataset(task, cfg.data.eval_split, fmt, k, cfg.data.eval_limit) if cfg.data.eval_split else None
     model, tokenizer = load_model(cfg.model.model, dtype=cfg.model.dtype, device="cpu")
@@ -196,7 +202,7 @@ def build_trainer(cfg: TrainConfig, args=None, warm_up: bool = True, rewards: tu
         model = _format_warmup(cfg, model, tokenizer, dataset, peft_config, args.seed)
         peft_config = None  # the adapter exists already and carries on into GRPO
     monitor = RolloutMonitor(args.output_dir, args.reward_weights, cfg.log.samples_per_log)
-    return GRPOTrainer(
+    trainer = GRPOTrainer(
         model=model,
         reward_funcs=monitor.wrap(funcs),
         args=args,
@@ -206,6 +212,24 @@ def build_trainer(cfg: TrainConfig, args=None, warm_up: bool = True, rewards: tu
         peft_config=peft_config,
         callbacks=[monitor],
     )
+    trainer.callback_handler.callbacks.insert(0, RunClock())  # first: it corrects the final log for the others
+    pin_tensorboard_dir(trainer.callback_handler.callbacks, args.output_dir)
+    return trainer
+
+
+def _check_fits_context(cfg: TrainConfig, task, completion_tokens: int) -> None:
+    """Prompts plus max_completion_length fit the model's context: checked before building the data set."""
+    from multianswer.models.context import check_fits_context, context_length
+
+    model, limit = cfg.model.model, cfg.data.max_prompt_length
+    if limit:  # longer prompts are left out, so the setting itself is the bound
+        context = context_length(model)
+        if context is not None and limit + completion_tokens > context:
+            raise UserError(f"max_prompt_length {limit} + max_completion_length {completion_tokens} do not fit "
+                            f"the {context:,}-token context of {model}")
+        return
+    examples = task.examples(cfg.data.split, cfg.data.limit)
+    check_fits_context(model, task, examples, METHOD_FORMATS[cfg.method.method], cfg.method.k, completion_tokens)
 
 
 def _format_warmup(cfg: TrainConfig, model, tokenizer, dataset, peft_config, seed: int):
@@ -226,6 +250,23 @@ def _format_warmup(cfg: TrainConfig, model, tokenizer, dataset, peft_config, see
     losses = format_warmup(model, tokenizer, rows, w.format_warmup_steps, w.format_warmup_lr, w.format_warmup_batch_size, seed)
     print(f"format warm-up: {len(losses)} steps, loss {losses[0]:.3f} -> {losses[-1]:.3f}")
     return model
+
+
+def warn_single_process_launch(env: Mapping[str, str]) -> str | None:
+    """Warn when the launcher was asked for several processes but started only this one; returns the warning."""
+    # `accelerate launch --cpu --num_processes N` takes accelerate's one-process launcher: for N > 1 it sets
+    # MASTER_ADDR but not WORLD_SIZE, which the launchers that do start N processes (torchrun, --multi_gpu) set
+    if not ("ACCELERATE_USE_CPU" in env and "MASTER_ADDR" in env and "WORLD_SIZE" not in env):
+        return None
+    message = (
+        "accelerate launch was asked for several processes but started only this one (with --cpu, or with neither "
+        "--multi_gpu nor a config file, it runs one), so this run trains alone; for N processes on CPU use "
+        "`accelerate launch --config_file "
+        "configs/accelerate/cpu-2proc.yaml --num_processes N -m multianswer.cli train ...` or `torchrun "
+        "--nproc_per_node N -m multianswer.cli train ...` (docs/multi-process.md)"
+    )
+    log.warning(message)
+    return message
 
 
 def _save_final(trainer, cfg: TrainConfig, out: Path) -> str:
@@ -253,7 +294,9 @@ def _save_final(trainer, cfg: TrainConfig, out: Path) -> str:
 
 def train(cfg: TrainConfig, *, resume: bool = False) -> TrainResult:
     """Train with GRPO as `cfg` says; with `resume`, continue from the last complete checkpoint."""
+    warn_single_process_launch(os.environ)
     cfg = resolve(cfg)
+    check_output_dir(cfg.grpo["output_dir"], "output_dir")
     rewards = method_rewards(cfg)
     args = grpo_config(cfg, rewards[1])  # sets up the (distributed) state before anything else
     output_dir = Path(args.output_dir)
@@ -263,23 +306,24 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> TrainResult:
     if is_main:
         output_dir.mkdir(parents=True, exist_ok=True)
         cfg.dump(output_dir / "config.yaml")
-        if checkpoint is None:  # a fresh run: no samples of an earlier one
-            for name in ("samples.jsonl", "samples.md"):
-                (output_dir / name).unlink(missing_ok=True)
+        # the steps after the checkpoint run again: what they logged before the kill goes (a fresh run: all)
+        forget_after(output_dir, int(_CHECKPOINT.match(Path(checkpoint).name).group(1)) if checkpoint else 0)
     trainer.accelerator.wait_for_everyone()
     out = trainer.train(resume_from_checkpoint=checkpoint)
+    clock = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, RunClock))
+    metrics = {**out.metrics, **clock.final}  # a resumed session's own metrics, made the whole run's
 
     model_dir = output_dir / "final"
     weights = _save_final(trainer, cfg, model_dir)
     history = list(trainer.state.log_history)
     if is_main:
-        card = model_card(cfg.to_dict(), history, dict(out.metrics), weights)
+        card = model_card(cfg.to_dict(), history, metrics, weights)
         for folder in (output_dir, model_dir):
             (folder / "README.md").write_text(card)
         cfg.dump(model_dir / "config.yaml")
     trainer.accelerator.wait_for_everyone()
     model = trainer.accelerator.unwrap_model(trainer.model)
-    return TrainResult(output_dir, model_dir, trainer.state.global_step, dict(out.metrics), history, model)
+    return TrainResult(output_dir, model_dir, trainer.state.global_step, metrics, history, model)
 
 
 # ---------------------------------------------------------------------------- command line
