@@ -26,7 +26,7 @@ LAYERS = {
 PEERS_APART = {("tasks", "sandbox"), ("sandbox", "tasks")}
 # inside core, low -> high (same rank: independent of each other)
 CORE_ORDER = {
-    "errors": 0, "paths": 0, "formats": 1, "matching": 2, "metrics": 3, "scoring": 4,
+    "errors": 0, "paths": 0, "outputs": 0, "formats": 1, "matching": 2, "metrics": 3, "scoring": 4,
     "reward_logs": 5, "rewards": 6,
 }
 

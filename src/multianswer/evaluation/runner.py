@@ -119,8 +119,11 @@ def evaluate(args: EvalArgs, backend: Any = None) -> dict:
     if len(set(ids)) != len(ids):
         raise UserError(f"task {args.task!r} has duplicate example ids; results are keyed by id")
 
+    for name in {ex.verifier for ex in examples} - {JUDGE}:  # the judge is checked against its server below
+        get_verifier(name)  # an unknown name raises here, before any model is touched
+
     out = Path(args.out)
-    if backend is None:  # a model to load: its questions left to do must fit its context
+    if backend is None and args.backend != "openai":  # a local model: the questions left must fit its context
         done_before = {row["id"] for row in read_rows(out / RESULTS)}
         check_fits_context(args.model, task, [ex for ex in examples if ex.id not in done_before], fmt, args.k,
                            args.max_new_tokens, k_option="--k", completion_option="--max-new-tokens")
@@ -131,11 +134,8 @@ def evaluate(args: EvalArgs, backend: Any = None) -> dict:
     pending = [(i, ex) for i, ex in enumerate(examples) if ex.id not in done]
     backend_name = None
     if pending:
-        for name in {ex.verifier for _, ex in pending}:  # verifiers are checked before any model is loaded
-            if name == JUDGE:
-                _register_judge(args, out)
-            else:
-                get_verifier(name)  # an unknown name raises here, not after generating
+        if JUDGE in {ex.verifier for _, ex in pending}:  # connected and checked before any model is loaded
+            _register_judge(args, out)
         server = server_options(args) if args.backend == "openai" else {}
         gen = make_backend(backend if backend is not None else args.model, args.backend, args.batch_size,
                            args.dtype, args.device, args.progress, **server)
