@@ -78,7 +78,7 @@ class HFBackend(BackendBase):
         finished: dict[int, dict[int, Completion]] = {}
         bar = tqdm(total=len(ids), desc="generating", unit="prompt", disable=not self.progress)
         try:
-            for r, tokens in self._decode([ids[i] for i, _ in rows], row_seeds, args):
+            for r, tokens in self.decode_rows([ids[i] for i, _ in rows], row_seeds, args):
                 i, j = rows[r]
                 finished.setdefault(i, {})[j] = self._completion(tokens)
                 if len(finished[i]) == copies:
@@ -89,7 +89,7 @@ class HFBackend(BackendBase):
         finally:
             bar.close()
 
-    def _decode(self, rows: list[list[int]], seeds: list[int], args: SamplingArgs):
+    def decode_rows(self, rows: list[list[int]], seeds: list[int], args: SamplingArgs):
         """(row index, generated tokens) for every row, in the order they finish."""
         temperature = 0.0 if args.greedy else args.temperature
         if self.engine == "refill":

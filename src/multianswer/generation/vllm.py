@@ -26,6 +26,10 @@ class VLLMBackend(BackendBase):
     def __init__(self, model_path: str, tokenizer: Any, dtype: str = "auto", chunk: int = 512, **engine_args: Any):
         from vllm import LLM
 
+        from multianswer.models.loading import resolve_dtype
+
+        if dtype != "auto":  # our names (bf16, fp32) as vLLM spells them (bfloat16, float32)
+            dtype = str(resolve_dtype(dtype)).removeprefix("torch.")
         self.tokenizer, self.chunk = tokenizer, chunk
         self.llm = LLM(model=model_path, dtype=dtype, **engine_args)
 

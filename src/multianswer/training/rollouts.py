@@ -46,13 +46,22 @@ class RefillGRPOTrainer(GRPOTrainer):
         step = self.state.global_step
         rank = self.accelerator.process_index
         seeds = [derive_seed(self.args.seed, "rollout", step, rank, i) for i in range(len(prompt_ids))]
-        with unwrap_model_for_generation(self.model_wrapped, self.accelerator) as model, torch.no_grad():
+        pad = self._tokenizer.pad_token_id
+        pad = self.eos_token_ids[0] if pad is None else pad
+        with (  # the same context as TRL's own generate path (DeepSpeed/FSDP gathering, no checkpointing)
+            unwrap_model_for_generation(
+                self.model_wrapped, self.accelerator, gather_deepspeed3_params=self.args.ds3_gather_for_generation,
+                gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs,
+            ) as model,
+            torch.no_grad(),
+            self._dist.summon_full_params(self.model_wrapped, recurse=False),
+        ):
             was_training = model.training
             model.eval()
             finished = dict(decode_with_refill(
                 model, [list(p) for p in prompt_ids], seeds, slots=self.rollout_slots,
                 max_new_tokens=self.max_completion_length, stop_ids=self.eos_token_ids,
-                temperature=self.temperature, top_p=self.top_p, pad_id=self._tokenizer.pad_token_id,
+                temperature=self.temperature, top_p=self.top_p, pad_id=pad,
             ))
             model.train(was_training)
         return [finished[i] for i in range(len(prompt_ids))], None
