@@ -9,6 +9,9 @@ one sample each: more sequences than slots, as in evaluation) is generated three
              B rows at a time, logits only for the generated part: decoding does at least this
              work, one position at a time, so generated tokens / this time bounds its speed.
 
+Rates use this process's CPU time (one torch thread): on a shared, oversubscribed machine, wall
+time mostly measures the other processes, and its load shifts between the three runs.
+
 Run: HF_HUB_OFFLINE=1 python bench/generation_throughput.py [--model smollm2] [--batch-sizes 8 32]
 """
 
@@ -43,23 +46,23 @@ def left_padded(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch
 
 
 def run_ours(model, tokenizer, prompts, batch: int, max_new_tokens: int) -> tuple[float, list[list[int]]]:
-    """Seconds and each prompt's generated token ids (to EOS) from our backend with `batch` slots."""
+    """CPU seconds and each prompt's generated token ids (to EOS) from our backend with `batch` slots."""
     backend = HFBackend(model, tokenizer, batch_size=batch, progress=False)
     rows = [prompt_token_ids(tokenizer, m) for m in prompts]
     generated: dict[int, list[int]] = {}
-    start = time.perf_counter()
+    start = time.process_time()
     for r, tokens in backend.decode_rows(rows, list(range(len(rows))), SamplingArgs(1, 0.7, 1.0, max_new_tokens)):
         generated[r] = tokens
-    return time.perf_counter() - start, [generated[r] for r in range(len(rows))]
+    return time.process_time() - start, [generated[r] for r in range(len(rows))]
 
 
 def run_plain(model, tokenizer, prompts, batch: int, max_new_tokens: int) -> tuple[float, int]:
-    """Seconds and real generated tokens (to EOS) from `model.generate` with its own sampling, `batch` rows at a time."""
+    """CPU seconds and real generated tokens (to EOS) from `model.generate` with its own sampling, `batch` rows at a time."""
     stops = set(HFBackend(model, tokenizer, progress=False).stop_ids)
     rows = [prompt_token_ids(tokenizer, m) for m in prompts]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(stops)
     torch.manual_seed(0)
-    tokens, start = 0, time.perf_counter()
+    tokens, start = 0, time.process_time()
     with torch.inference_mode():
         for b in range(0, len(rows), batch):
             ids, mask = left_padded(rows[b : b + batch], pad)
@@ -67,11 +70,11 @@ def run_plain(model, tokenizer, prompts, batch: int, max_new_tokens: int) -> tup
                                  max_new_tokens=max_new_tokens, eos_token_id=sorted(stops), pad_token_id=pad)
             for row in out[:, ids.shape[1] :].tolist():
                 tokens += next((i + 1 for i, t in enumerate(row) if t in stops), len(row))
-    return time.perf_counter() - start, tokens
+    return time.process_time() - start, tokens
 
 
 def run_forward(model, tokenizer, prompts, generated: list[list[int]], batch: int) -> float:
-    """Seconds of one forward pass over each batch of finished sequences, logits for the generated part only."""
+    """CPU seconds of one forward pass over each batch of finished sequences, logits for the generated part only."""
     rows = [prompt_token_ids(tokenizer, m) + g for m, g in zip(prompts, generated)]
     pad = tokenizer.pad_token_id or 0
     seconds = 0.0
@@ -79,9 +82,9 @@ def run_forward(model, tokenizer, prompts, generated: list[list[int]], batch: in
         for b in range(0, len(rows), batch):
             ids, mask = left_padded(rows[b : b + batch], pad)
             keep = max(len(g) for g in generated[b : b + batch])
-            start = time.perf_counter()
+            start = time.process_time()
             model(input_ids=ids, attention_mask=mask, use_cache=False, logits_to_keep=keep)
-            seconds += time.perf_counter() - start
+            seconds += time.process_time() - start
     return seconds
 
 
@@ -118,7 +121,7 @@ def main() -> None:
     model, tokenizer = load_model(args.model)
     warm_up(model, tokenizer)
     print(f"model {args.model} ({model.dtype}), {torch.get_num_threads()} threads, max_new_tokens {args.max_new_tokens}, "
-          f"multi-conf K=3 prompts of {args.task}, T=0.7, 1.5 x batch prompts\n")
+          f"multi-conf K=3 prompts of {args.task}, T=0.7, 1.5 x batch prompts; tok/s per CPU second\n")
     print("| batch | ours tok/s | plain generate tok/s | forward ceiling tok/s | ours / plain | ours / ceiling |")
     print("|---:|---:|---:|---:|---:|---:|")
     for batch in args.batch_sizes:

