@@ -156,3 +156,6 @@ def test_vllm_backend_uses_token_prompts_and_per_prompt_seeds(monkeypatch, tiny)
     # the same rendered prompt as the transformers backend
     assert prompts[0]["prompt_token_ids"] == tok(render_prompt(tok, PROMPTS[0]), add_special_tokens=False)["input_ids"]
     assert [p.seed for p in params] == [11, 12] and params[0].max_tokens == 9 and params[0].n == 2
+    # our dtype names reach vLLM in its own spelling
+    assert VLLMBackend("/some/model", tok, dtype="bf16").llm.dtype == "bfloat16"
+    assert VLLMBackend("/some/model", tok).llm.dtype == "auto"

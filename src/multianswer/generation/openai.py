@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from multianswer.core.errors import UserError
-from multianswer.generation.backends import BackendBase, Completion, Messages, SamplingArgs, _prompt_seeds, derive_seed
+from multianswer.generation.base import BackendBase, Completion, Messages, SamplingArgs, derive_seed, prompt_seeds
 
 API_KEY_VARIABLES = ("MULTIANSWER_API_KEY", "OPENAI_API_KEY")  # the first one set wins
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -186,7 +186,7 @@ class OpenAIBackend(BackendBase):
         """Yield (prompt index, its n completions) as soon as all of a prompt's requests are back."""
         from tqdm.auto import tqdm
 
-        seeds = _prompt_seeds(seed, len(prompts))
+        seeds = prompt_seeds(seed, len(prompts))
         copies = 1 if args.greedy else args.n  # greedy samples are all the same: ask once, repeat
         results: dict[int, list[Completion | None]] = {i: [None] * copies for i in range(len(prompts))}
         pool = ThreadPoolExecutor(self.client.settings.concurrency, thread_name_prefix="openai")

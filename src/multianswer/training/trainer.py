@@ -178,8 +178,6 @@ def method_rewards(cfg: TrainConfig) -> tuple[list, list[float]]:
 
 def build_trainer(cfg: TrainConfig, args=None, warm_up: bool = True, rewards: tuple[list, list[float]] | None = None):
     """The GRPOTrainer for a resolved config, with our rewards (built here unless given), data set, LoRA and callbacks."""
-    from trl import GRPOTrainer
-
     from multianswer.models.loading import load_model
     from multianswer.tasks import get_task, to_grpo_dataset
 
@@ -202,7 +200,9 @@ def build_trainer(cfg: TrainConfig, args=None, warm_up: bool = True, rewards: tu
         model = _format_warmup(cfg, model, tokenizer, dataset, peft_config, args.seed)
         peft_config = None  # the adapter exists already and carries on into GRPO
     monitor = RolloutMonitor(args.output_dir, args.reward_weights, cfg.log.samples_per_log)
-    trainer = GRPOTrainer(
+    from multianswer.training.rollouts import RefillGRPOTrainer  # GRPOTrainer with slot-refill rollouts
+
+    trainer = RefillGRPOTrainer(
         model=model,
         reward_funcs=monitor.wrap(funcs),
         args=args,
@@ -211,6 +211,7 @@ def build_trainer(cfg: TrainConfig, args=None, warm_up: bool = True, rewards: tu
         processing_class=tokenizer,
         peft_config=peft_config,
         callbacks=[monitor],
+        rollout_slots=cfg.rollout.rollout_slots,
     )
     trainer.callback_handler.callbacks.insert(0, RunClock())  # first: it corrects the final log for the others
     pin_tensorboard_dir(trainer.callback_handler.callbacks, args.output_dir)
