@@ -145,12 +145,14 @@ def build_tiny(
     vocab_size: int = 1024,
     hidden_size: int = 64,
     num_layers: int = 2,
+    phrases: list[str] | None = None,
 ) -> Path:
     """A small BPE trained on `corpus` (default: tiny_corpus()) and a seeded random Llama, saved to `out`.
 
-    The pre-tokenizer keeps each tag (`<answer1>`) and each digit a token of its own and lets
-    merges cross spaces, so the fixed system prompts shrink to a few dozen tokens: a tiny model
-    then spends its compute on the answers, not on reading boilerplate.
+    The pre-tokenizer keeps each tag (`<answer1>`) and each digit a token of its own. Each of
+    `phrases` (e.g. the lines of the fixed system prompts) becomes ONE token, so a prompt
+    shrinks to a few dozen tokens: a tiny model then spends its compute on the answers, not
+    on reading boilerplate.
     """
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -175,6 +177,8 @@ def build_tiny(
         bos_token="<|im_start|>", eos_token="<|im_end|>", pad_token="<|pad|>", unk_token="<|endoftext|>",
     )
     tokenizer.chat_template = CHATML_TEMPLATE
+    if phrases:
+        tokenizer.add_tokens(sorted(set(phrases)))
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in ("<|im_start|>", "<|im_end|>", "<|pad|>")}
 
     config = LlamaConfig(

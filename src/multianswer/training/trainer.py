@@ -190,7 +190,7 @@ def build_trainer(cfg: TrainConfig, args=None, warm_up: bool = True):
         model = _format_warmup(cfg, model, tokenizer, dataset, peft_config, args.seed)
         peft_config = None  # the adapter exists already and carries on into GRPO
     monitor = RolloutMonitor(args.output_dir, args.reward_weights, cfg.log.samples_per_log)
-    return GRPOTrainer(
+    trainer = GRPOTrainer(
         model=model,
         reward_funcs=monitor.wrap(funcs),
         args=args,
@@ -199,6 +199,11 @@ def build_trainer(cfg: TrainConfig, args=None, warm_up: bool = True):
         peft_config=peft_config,
         callbacks=[monitor],
     )
+    if not cfg.log.console_metrics:
+        from multianswer.training.console import quiet_console
+
+        quiet_console(trainer, args.output_dir)
+    return trainer
 
 
 def _format_warmup(cfg: TrainConfig, model, tokenizer, dataset, peft_config, seed: int):
