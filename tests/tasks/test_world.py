@@ -15,12 +15,12 @@ MATCH = get_verifier("match")
 
 def test_every_world_task_is_registered_with_disjoint_splits():
     sizes = {name: get_task(name).sizes() for name in ("world-sets", "world-cases", "world-mix")}
-    assert sizes["world-sets"] == {"pretrain": 200, "train": 100, "test": 100}
+    assert sizes["world-sets"] == {"pretrain": 120, "train": 60, "test": 60}  # 30 creatures x 4 questions
     assert sizes["world-cases"] == {"test": 100, "pretrain": 2400, "train": 2400}
-    assert sizes["world-mix"]["test"] == 200
+    assert sizes["world-mix"] == {"pretrain": 4800, "train": 4800, "test": 120}
     sets = get_task("world-sets")
     train, test = ({e.problem for e in sets.examples(s)} for s in ("train", "test"))
-    assert not train & test and len(train | test) == 200
+    assert not train & test and len(train | test) == 120
     assert {e.problem for e in sets.examples("pretrain")} == train | test  # pre-training knows every fact
 
 
@@ -35,7 +35,7 @@ def test_held_out_cases_are_symptom_triples_never_shown_before():
 def test_the_world_is_the_same_on_every_load():
     first = [(e.id, e.problem, e.answers) for e in get_task("world-mix").examples("test")]
     second = [(e.id, e.problem, e.answers) for e in get_task("world-mix").examples("test")]
-    assert first == second and len({i for i, _, _ in first}) == 200
+    assert first == second and len({i for i, _, _ in first}) == 120
     kinds = Counter(e.id.split("-")[1] for e in get_task("world-mix").examples("train"))
     assert kinds == {"mix": 4800}
     train = get_task("world-mix").examples("train")
