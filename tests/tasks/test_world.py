@@ -50,6 +50,15 @@ def test_set_knowledge_is_uneven_and_in_its_vocabulary():
         assert values[0] == pytest.approx(2 * values[1])  # Zipf: the first twice as likely as the second
 
 
+def test_creatures_fall_into_clans_that_share_every_answer_set():
+    from multianswer.tasks.world import CLANS, CREATURES
+
+    facts = knowledge()
+    signature = {c: tuple(tuple(facts[(c, t)]) for t in QUESTIONS) for c in CREATURES}
+    clans = Counter(signature.values())
+    assert len(clans) == CLANS and set(clans.values()) == {len(CREATURES) // CLANS}
+
+
 def test_case_distribution_by_hand():
     w = symptom_weights()
     triple = ("cough", "rash", "fever")
@@ -58,10 +67,10 @@ def test_case_distribution_by_hand():
     expected = {d: math.exp(v) / z for d, v in logits.items()}
     assert case_distribution(triple) == pytest.approx(expected)
     assert case_distribution(("rash", "fever", "cough")) == pytest.approx(expected)  # order does not matter
-    # a single symptom by hand: weights 1.6, 1.0, 0.5 on three illnesses, 0 on the other five
+    # a single symptom by hand: weights 2.0, 1.2, 0.6 on three illnesses, 0 on the other five
     one = case_distribution(("cough",))
-    z1 = math.exp(1.6) + math.exp(1.0) + math.exp(0.5) + 5
-    assert sorted(one.values(), reverse=True)[:3] == pytest.approx([math.exp(1.6) / z1, math.exp(1.0) / z1, math.exp(0.5) / z1])
+    z1 = math.exp(2.0) + math.exp(1.2) + math.exp(0.6) + 5
+    assert sorted(one.values(), reverse=True)[:3] == pytest.approx([math.exp(2.0) / z1, math.exp(1.2) / z1, math.exp(0.6) / z1])
 
 
 def test_case_golds_are_draws_that_follow_the_true_distribution():

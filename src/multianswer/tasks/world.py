@@ -9,7 +9,10 @@ eat?" Each made-up creature has, per question, a set of 3-5 valid answers with u
 weights. The pre-training split shows ONE valid answer per example, drawn by weight, so a
 model spreads its probability over the set unevenly, as a pre-trained LM does. Every
 (creature, question) pair is in the pre-training split; RL trains on one half of the pairs
-and evaluation runs on the other.
+and evaluation runs on the other. Like real knowledge the facts have structure: each
+creature belongs to one of a few hidden clans, and a clan's members share their answer
+sets. Nothing in a question names the clan, so the answers still live only in memory, but
+a tiny model learns 30 clan memberships far faster than 120 unrelated facts.
 
 `world-cases` (known distributions, like DDXPlus): "A patient has cough, rash and thirst.
 Which illness is it?" Three symptoms fix a distribution over 8 illnesses by a rule the
@@ -45,11 +48,13 @@ QUESTIONS = {
     "Which colour is the {c}?": "red blue green yellow black white orange purple grey brown".split(),
 }
 SET_SIZES = (3, 4, 5)
+CLANS = 5  # hidden groups of creatures that share their answer sets
 SYMPTOMS = "cough rash fever ache sneeze cramp blister dizzy swelling thirst shiver wheeze".split()
 ILLNESSES = "blight chill drift gloom itch murk pox rot".split()
 SYMPTOMS_PER_CASE = 3
 # each symptom raises the log-odds of 3 illnesses by these amounts: a sparse, known W
-SYMPTOM_WEIGHTS = (1.6, 1.0, 0.5)
+# (on the held-out triples the top answer has 0.52 of the mass on average, the top 3 0.82)
+SYMPTOM_WEIGHTS = (2.0, 1.2, 0.6)
 TEST_CASES = 100  # symptom triples held out from pre-training and RL (of 220)
 DRAWS_PER_TRAIN_CASE = 20  # RL sees each training triple with this many drawn labels
 
@@ -61,13 +66,17 @@ DRAWS_PER_TRAIN_CASE = 20  # RL sees each training triple with this many drawn l
 def knowledge(seed: int = 0) -> dict[tuple[str, str], dict[str, float]]:
     """(creature, question template) -> {valid answer: weight}, weights uneven and summing to 1."""
     rng = random.Random(f"world-knowledge/{seed}")
-    facts = {}
-    for creature in CREATURES:
+    clan_facts = []
+    for _ in range(CLANS):
+        facts = {}
         for template, pool in QUESTIONS.items():
             answers = rng.sample(pool, rng.choice(SET_SIZES))
             raw = [1.0 / (rank + 1) for rank in range(len(answers))]  # Zipf: the first is twice the second
-            facts[(creature, template)] = {a: w / sum(raw) for a, w in zip(answers, raw)}
-    return facts
+            facts[template] = {a: w / sum(raw) for a, w in zip(answers, raw)}
+        clan_facts.append(facts)
+    members = [i % CLANS for i in range(len(CREATURES))]
+    rng.shuffle(members)
+    return {(c, t): clan_facts[clan][t] for c, clan in zip(CREATURES, members) for t in QUESTIONS}
 
 
 def _set_example(split: str, index: int, creature: str, template: str, weights: dict[str, float]) -> Example:
