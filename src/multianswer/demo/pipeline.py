@@ -38,8 +38,9 @@ class DemoPreset:
     warmup_steps: int  # supervised steps that make the base model (0: use the model as it is)
     rl_steps: int  # GRPO steps per method
     eval_questions: int  # held-out questions per kind
-    learning_rate: float
+    learning_rate: float  # of RL
     use_lora: bool
+    warmup_lr: float = 1e-2  # of the supervised warm-up (a random tiny model takes a high one)
     num_generations: int = 8  # completions per prompt (GRPO group)
     prompts_per_step: int = 4
     max_completion_length: int = 48
@@ -50,7 +51,7 @@ class DemoPreset:
 
 
 PRESETS = {
-    "tiny": DemoPreset(warmup_steps=1000, rl_steps=100, eval_questions=100, learning_rate=5e-4, use_lora=False),
+    "tiny": DemoPreset(warmup_steps=800, rl_steps=100, eval_questions=100, learning_rate=5e-4, use_lora=False),
     "smollm2": DemoPreset(
         warmup_steps=0, rl_steps=60, eval_questions=50, learning_rate=2e-5, use_lora=True,
         num_generations=4, prompts_per_step=2, max_completion_length=96, format_warmup_steps=16,
@@ -114,7 +115,7 @@ def build_base(out: Path, args: DemoArgs, preset: DemoPreset) -> str:
     if (target / "config.json").is_file():
         return str(target)
     tasks = [get_task(name) for name in EVAL_TASKS]
-    wargs = DemoWarmupArgs(steps=preset.warmup_steps, k=args.k, seed=args.seed)
+    wargs = DemoWarmupArgs(steps=preset.warmup_steps, k=args.k, seed=args.seed, lr=preset.warmup_lr)
     pairs = warmup_pairs(tasks, wargs.steps * wargs.batch_size, wargs)
     corpus = [m[0]["content"] + "\n" + m[1]["content"] + "\n" + c for m, c in pairs[:2000]]
     # every line of the fixed system prompts, and the user turn's closing line, is one token
@@ -234,7 +235,7 @@ def run_demo(args: DemoArgs) -> dict:
         write_comparison(task_dirs, out / "compare" / task)
         tables[task] = effect_table(task_dirs)
     claims = effect_claims(out / "eval", EVAL_TASKS, args.k, preset.eval_questions)
-    header = f"{preset.eval_questions} held-out questions of each kind, K = {args.k}, seed {args.seed}."
+    header = f"up to {preset.eval_questions} held-out questions of each kind, K = {args.k}, seed {args.seed}."
     claims_md = write_verdict(out, claims, args.k, tables, header)
     stages.end(f"{sum(c.holds is True for c in claims)} of {sum(c.holds is not None for c in claims)} claims hold")
     for task, table in tables.items():
