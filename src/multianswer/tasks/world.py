@@ -160,37 +160,34 @@ def _mixed(seed: int) -> dict[str, list[Example]]:
     return out
 
 
-# name -> (description, examples by split, the instruction the system prompt adds)
+SPLITS = ("train", "test", "pretrain")
+# one instruction for every world task: RL on world-mix and evaluation on each kind see the same prompt
+INSTRUCTION = "Each answer is one word."
+# name -> (description, examples by split)
 FAMILIES = {
     "world-sets": (
         "made-up creatures' facts, each a set of 3-5 valid answers learned in pre-training; gold = the whole set",
         set_examples,
-        "Each answer is one word.",
     ),
     "world-cases": (
         "symptoms fix a known distribution over 8 illnesses; gold = one draw (true probabilities in metadata)",
         case_examples,
-        "Each answer is one word.",
     ),
-    "world-mix": (
-        "world-sets and world-cases questions, interleaved",
-        _mixed,
-        "Each answer is one word.",
-    ),
+    "world-mix": ("world-sets and world-cases questions, alternating", _mixed),
 }
 
 
 def world(name: str, seed: int = 0) -> Task:
     """The world task `name` (a key of FAMILIES); its `pretrain` split is what a base model learns from."""
-    description, build, instruction = FAMILIES[name]
+    description, build = FAMILIES[name]
     return Task(
         name=name,
         description=description,
         source=f"generated toy world (seed {seed})",
         load=lambda split: build(seed)[split],
-        splits=("train", "test", "pretrain"),
-        instruction=instruction,
-        sizes=lambda: {split: len(examples) for split, examples in build(seed).items()},
+        splits=SPLITS,
+        instruction=INSTRUCTION,
+        sizes=lambda: {split: len(build(seed)[split]) for split in SPLITS},
     )
 
 
