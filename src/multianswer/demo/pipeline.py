@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -193,6 +194,7 @@ def run_demo(args: DemoArgs) -> dict:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # loading/saving bars: the stages have their own
+    warnings.filterwarnings("ignore", category=FutureWarning)  # library deprecation notes, one per trainer
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     names = ["base model"] + [f"RL: {m}" for m in METHODS] + ["evaluation", "comparison"]
