@@ -21,15 +21,26 @@ def test_quick_demo_runs_end_to_end_and_writes_every_artifact(tmp_path, monkeypa
         assert f"method: {method}" in (run / "config.yaml").read_text()
     for task in EVAL_TASKS:
         runs = sorted(p.name for p in (out / "eval" / task).iterdir())
-        assert runs == ["base-multi-conf", "multi-rlcr", "multi-rlvr", "rlvr-3-samples"]
+        assert runs == ["base-3-samples", "base-multi-conf", "multi-rlcr", "multi-rlvr", "rlvr-3-samples"]
         for name in runs:
             summary = json.loads((out / "eval" / task / name / "summary.json").read_text())
             assert summary["n_questions"] == 4 and 0.0 <= summary["coverage"] <= 1.0
             assert (out / "eval" / task / name / "report.html").is_file()
         html = (out / "compare" / task / "compare.html").read_text()
         assert "<img" in html
-        in_run_order = ["base-multi-conf", "rlvr-3-samples", "multi-rlvr", "multi-rlcr"]
+        in_run_order = ["base-3-samples", "base-multi-conf", "rlvr-3-samples", "multi-rlvr", "multi-rlcr"]
         assert effect_table([out / "eval" / task / n for n in in_run_order]) in printed
+    # the claims: every kind's a-c rows, the oracle rows on the known-distribution kind, in the file and on screen
+    claims = json.loads((out / "claims.json").read_text())
+    ids = [(c["kind"], c["id"]) for c in claims["claims"]]
+    assert ("world-sets", "a.coverage") in ids and ("world-cases", "c.ece") in ids and ("world-sets", "c.ece") not in ids
+    assert ("world-cases", "d.oracle") in ids and isinstance(claims["all_hold"], bool)
+    oracle = next(c for c in claims["claims"] if c["id"] == "d.oracle")
+    assert 0.5 < oracle["value"] <= 1.0  # the sum of the top-3 true probabilities of the 4 questions
+    assert "multi-rlvr coverage@3 >= rlvr pass@3" in printed and "## Claims" in (out / "report.md").read_text()
+    # TRL's per-step dicts go to the run's files, not the terminal
+    assert "'loss'" not in printed and "{'" not in printed
+    assert (out / "train" / "rlvr" / "metrics.jsonl").is_file()
     meta = json.loads((out / "demo.json").read_text())
     assert meta["preset"]["rl_steps"] == 2
 

@@ -7,7 +7,8 @@ from multianswer.core.errors import UserError
 from multianswer.tasks import get_task, task_families, task_names, to_grpo_dataset
 
 TASKS = ["ambigqa", "ambigqa-authors", "country-borders", "country-cities", "ddxplus", "ddxplus-raw",
-         "hotpotqa-authors", "hotpotqa-modified", "humaneval", "mbpp", "procedural-draws", "procedural-mix", "procedural-sets"]
+         "hotpotqa-authors", "hotpotqa-modified", "humaneval", "mbpp", "procedural-draws", "procedural-mix", "procedural-sets",
+         "world-cases", "world-mix", "world-sets"]
 
 
 @pytest.fixture(autouse=True)

@@ -1,12 +1,17 @@
 """`multianswer demo`: the paper's effect at toy scale, end to end on a laptop CPU.
 
     1. base     a tiny transformer with a small tokenizer, made here and warmed up
-                (supervised) on the procedural tasks: it writes every format, imperfectly
+                (supervised) on the toy world (`multianswer.tasks.world`): it learns the world's
+                facts and writes every format, imperfectly
     2. RL       the same number of GRPO steps for rlvr, multi-rlvr and multi-rlcr,
                 through `multianswer.training.trainer` (the code behind `multianswer train`)
     3. eval     held-out questions of both kinds through `multianswer.evaluation.runner`: the
-                single-answer model sampled k = K times against one K-answer generation
-    4. compare  one table per kind of question, and HTML reports with plots
+                base and single-answer models sampled k = K times against one K-answer generation
+    4. compare  one table per kind of question, HTML reports with plots, and the claims
+                (`multianswer.evaluation.claims`) as a ✓/✗ table, OUT/claims.json and OUT/report.md
+
+The terminal shows one progress bar per stage and one summary line per finished stage; TRL's
+per-step metrics go to OUT/train/METHOD/metrics.jsonl and TensorBoard, not the screen.
 
 `--model smollm2` runs the same pipeline from the offline SmolLM2-135M-Instruct with LoRA.
 """
@@ -16,14 +21,15 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from multianswer.core.errors import UserError
 
 DEMO_METHODS = ("rlvr", "multi-rlvr", "multi-rlcr")  # the paper's comparison; rlcr is left out
-EVAL_TASKS = ("procedural-sets", "procedural-draws")
-TRAIN_TASK = "procedural-mix"
+EVAL_TASKS = ("world-sets", "world-cases")
+TRAIN_TASK = "world-mix"
 
 
 @dataclass
@@ -33,8 +39,9 @@ class DemoPreset:
     warmup_steps: int  # supervised steps that make the base model (0: use the model as it is)
     rl_steps: int  # GRPO steps per method
     eval_questions: int  # held-out questions per kind
-    learning_rate: float
+    learning_rate: float  # of RL
     use_lora: bool
+    warmup_lr: float = 1e-2  # of the supervised warm-up (a random tiny model takes a high one)
     num_generations: int = 8  # completions per prompt (GRPO group)
     prompts_per_step: int = 4
     max_completion_length: int = 48
@@ -45,7 +52,7 @@ class DemoPreset:
 
 
 PRESETS = {
-    "tiny": DemoPreset(warmup_steps=1000, rl_steps=100, eval_questions=100, learning_rate=5e-4, use_lora=False),
+    "tiny": DemoPreset(warmup_steps=800, rl_steps=100, eval_questions=100, learning_rate=5e-4, use_lora=False),
     "smollm2": DemoPreset(
         warmup_steps=0, rl_steps=60, eval_questions=50, learning_rate=2e-5, use_lora=True,
         num_generations=4, prompts_per_step=2, max_completion_length=96, format_warmup_steps=16,
@@ -69,18 +76,21 @@ class DemoArgs:
 
 
 class Stages:
-    """Prints which stage runs, how long the demo has run and about how long is left."""
+    """One line when a stage starts (with the time left of the budget), one summary line when it ends."""
 
     def __init__(self, names: list[str], budget_s: float):
         self.names, self.budget_s, self.start, self.done = names, budget_s, time.monotonic(), 0
+        self.stage_start = self.start
 
     def begin(self, name: str) -> None:
-        elapsed = time.monotonic() - self.start
+        self.stage_start = time.monotonic()
+        elapsed = self.stage_start - self.start
         left = max(0.0, self.budget_s - elapsed)
-        print(f"\n[{self.done + 1}/{len(self.names)}] {name}   (elapsed {_mmss(elapsed)}, {_mmss(left)} of the budget left)", flush=True)
+        print(f"[{self.done + 1}/{len(self.names)}] {name}   (elapsed {_mmss(elapsed)}, {_mmss(left)} of the budget left)", flush=True)
 
-    def end(self) -> None:
+    def end(self, summary: str) -> None:
         self.done += 1
+        print(f"      done in {_mmss(time.monotonic() - self.stage_start)}: {summary}", flush=True)
 
     def elapsed(self) -> float:
         return time.monotonic() - self.start
@@ -107,13 +117,18 @@ def build_base(out: Path, args: DemoArgs, preset: DemoPreset) -> str:
     if (target / "config.json").is_file():
         return str(target)
     tasks = [get_task(name) for name in EVAL_TASKS]
-    wargs = DemoWarmupArgs(steps=preset.warmup_steps, k=args.k, seed=args.seed)
+    wargs = DemoWarmupArgs(steps=preset.warmup_steps, k=args.k, seed=args.seed, lr=preset.warmup_lr)
     pairs = warmup_pairs(tasks, wargs.steps * wargs.batch_size, wargs)
     corpus = [m[0]["content"] + "\n" + m[1]["content"] + "\n" + c for m, c in pairs[:2000]]
-    blank = build_tiny(out / "blank", corpus, seed=args.seed, hidden_size=preset.hidden_size, num_layers=preset.num_layers)
+    # every line of the fixed system prompts, and the user turn's closing line, is one token
+    phrases = ["system", "user", "assistant"] + [
+        line for m, _ in pairs for line in m[0]["content"].split("\n") + m[1]["content"].split("\n")[-1:]]
+    blank = build_tiny(out / "blank", corpus, seed=args.seed, hidden_size=preset.hidden_size,
+                       num_layers=preset.num_layers, phrases=phrases)
     model, tokenizer = load_model(str(blank), device="cpu")
     losses = format_warmup(model, tokenizer, pairs, wargs.steps, wargs.lr, wargs.batch_size, args.seed, args.progress)
-    print(f"warm-up loss {losses[0]:.2f} -> {sum(losses[-10:]) / min(10, len(losses)):.2f} over {len(losses)} steps")
+    final_loss = sum(losses[-10:]) / min(10, len(losses))
+    (out / "warmup.json").write_text(json.dumps({"steps": len(losses), "loss_first": losses[0], "loss_last10": final_loss}))
     tmp = out / "base.tmp"
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
@@ -123,13 +138,14 @@ def build_base(out: Path, args: DemoArgs, preset: DemoPreset) -> str:
 
 def rl_config(base: str, method: str, out: Path, args: DemoArgs, preset: DemoPreset):
     """The TrainConfig of one method: same task, steps and sizes for every method."""
-    from multianswer.training.config import DataArgs, MethodArgs, ModelArgs, TrainConfig, WarmupArgs
+    from multianswer.training.config import DataArgs, LogArgs, MethodArgs, ModelArgs, TrainConfig, WarmupArgs
 
     per_step = preset.num_generations * preset.prompts_per_step
     return TrainConfig(
         model=ModelArgs(model=base, use_lora=preset.use_lora, lora_r=8, lora_alpha=16),
         method=MethodArgs(method=method, k=args.k),
         data=DataArgs(task=TRAIN_TASK),
+        log=LogArgs(console_metrics=False),
         warmup=WarmupArgs(format_warmup_steps=preset.format_warmup_steps, format_warmup_lr=1e-3, format_warmup_batch_size=4),
         grpo={
             "output_dir": str(out / "train" / method),
@@ -142,7 +158,7 @@ def rl_config(base: str, method: str, out: Path, args: DemoArgs, preset: DemoPre
             "save_steps": max(10, preset.rl_steps // 2),
             "save_total_limit": 1,
             "logging_steps": max(1, preset.rl_steps // 25),
-            "report_to": [],
+            "report_to": ["tensorboard"],
             "seed": args.seed,
             "disable_tqdm": not args.progress,
             **preset.grpo,
@@ -151,9 +167,10 @@ def rl_config(base: str, method: str, out: Path, args: DemoArgs, preset: DemoPre
 
 
 def eval_runs(models: dict[str, str], args: DemoArgs) -> list[tuple[str, str, str, str]]:
-    """(run name, model, format, task) of every evaluation: base reference, k samples, K answers."""
+    """(run name, model, format, task) of every evaluation: the base both ways, k samples, K answers."""
     runs = []
     for task in EVAL_TASKS:
+        runs.append((f"base-{args.k}-samples", models["base"], "single", task))
         runs.append(("base-multi-conf", models["base"], "multi-conf", task))  # uncalibrated reference
         runs.append((f"rlvr-{args.k}-samples", models["rlvr"], "single", task))
         runs.append(("multi-rlvr", models["multi-rlvr"], "multi", task))
@@ -163,6 +180,9 @@ def eval_runs(models: dict[str, str], args: DemoArgs) -> list[tuple[str, str, st
 
 def run_demo(args: DemoArgs) -> dict:
     """Run every stage; returns {task: compare table (Markdown)} and writes reports under args.out."""
+    from tqdm.auto import tqdm
+
+    from multianswer.demo.effect import effect_claims, write_verdict
     from multianswer.evaluation.compare import write_comparison
     from multianswer.evaluation.runner import EvalArgs, evaluate
     from multianswer.training.trainer import last_complete_checkpoint, train
@@ -172,58 +192,65 @@ def run_demo(args: DemoArgs) -> dict:
     if args.k < 2:
         raise UserError(f"--k must be at least 2 for a multi-answer demo, got {args.k}")
     preset = PRESETS[args.model]
-    if not args.progress:
-        from transformers.utils import logging as hf_logging
+    from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
+    hf_logging.disable_progress_bar()  # loading/saving bars: the stages have their own
+    warnings.filterwarnings("ignore", category=FutureWarning)  # library deprecation notes, one per trainer
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     names = ["base model"] + [f"RL: {m}" for m in DEMO_METHODS] + ["evaluation", "comparison"]
     stages = Stages(names, args.budget_minutes * 60)
 
-    stages.begin(names[0])
+    stages.begin(f"base model ({preset.warmup_steps} warm-up steps on the toy world)")
     models = {"base": build_base(out, args, preset)}
-    stages.end()
+    warm = json.loads((out / "warmup.json").read_text()) if (out / "warmup.json").is_file() else {}
+    stages.end(f"warm-up loss {_fmt(warm.get('loss_first'))} -> {_fmt(warm.get('loss_last10'))}" if warm else models["base"])
 
     for method in DEMO_METHODS:
         stages.begin(f"RL: {method} ({preset.rl_steps} GRPO steps on {TRAIN_TASK})")
         final = out / "train" / method / "final"
+        summary = "trained earlier"
         if not (final / "config.json").is_file():
             cfg = rl_config(models["base"], method, out, args, preset)
             resume = last_complete_checkpoint(Path(cfg.grpo["output_dir"])) is not None  # a killed demo goes on
-            result = train(cfg, resume=resume)
-            s = result.summary()
-            print(f"{method}: reward {_fmt(s.get('reward_first10'))} -> {_fmt(s.get('reward_last10'))}, "
-                  f"{_fmt(s.get('seconds_per_step'))} s/step")
+            s = train(cfg, resume=resume).summary()
+            summary = (f"reward {_fmt(s.get('reward_first10'))} -> {_fmt(s.get('reward_last10'))}, "
+                       f"{_fmt(s.get('seconds_per_step'))} s/step (metrics: {cfg.grpo['output_dir']}/metrics.jsonl)")
         models[method] = str(final)
-        stages.end()
+        stages.end(summary)
 
-    stages.begin(f"evaluation ({preset.eval_questions} held-out questions of each kind)")
+    runs = eval_runs(models, args)
+    stages.begin(f"evaluation ({len(runs)} runs of {preset.eval_questions} held-out questions)")
     dirs: dict[str, list[Path]] = {task: [] for task in EVAL_TASKS}
-    for name, model, fmt, task in eval_runs(models, args):
+    for name, model, fmt, task in tqdm(runs, desc="evaluation", unit="run", leave=False, disable=not args.progress):
         run_dir = out / "eval" / task / name
         evaluate(EvalArgs(
             model=model, task=task, out=str(run_dir), format=fmt, k=args.k, limit=preset.eval_questions,
             temperature=0.7, max_new_tokens=preset.max_completion_length, seed=args.seed,
-            batch_size=32, bootstrap=200, progress=args.progress,
+            batch_size=32, bootstrap=200, progress=False,
         ))
         dirs[task].append(run_dir)
-    stages.end()
+    stages.end(f"results in {out / 'eval'}")
 
     stages.begin("comparison")
     tables = {}
     for task, task_dirs in dirs.items():
-        _, html, _ = write_comparison(task_dirs, out / "compare" / task)
+        write_comparison(task_dirs, out / "compare" / task)
         tables[task] = effect_table(task_dirs)
-        print(f"\n{task} ({preset.eval_questions} held-out questions, K = {args.k}):\n\n{tables[task]}\n\nfull report: {html}")
-    stages.end()
+    claims = effect_claims(out / "eval", EVAL_TASKS, args.k, preset.eval_questions)
+    header = f"up to {preset.eval_questions} held-out questions of each kind, K = {args.k}, seed {args.seed}."
+    claims_md = write_verdict(out, claims, args.k, tables, header)
+    stages.end(f"{sum(c.holds is True for c in claims)} of {sum(c.holds is not None for c in claims)} claims hold")
+    for task, table in tables.items():
+        print(f"\n{task} ({header}):\n\n{table}\n\nfull report: {out / 'compare' / task / 'compare.html'}")
+    print(f"\nclaims:\n\n{claims_md}")
     (out / "demo.json").write_text(json.dumps({"args": asdict(args), "preset": asdict(preset), "seconds": stages.elapsed()}, indent=2))
-    print(f"\ndemo finished in {_mmss(stages.elapsed())}; everything is in {out}/")
+    print(f"\ndemo finished in {_mmss(stages.elapsed())}; everything is in {out}/ (claims.json, report.md)")
     return tables
 
 
 EFFECT_COLUMNS = (  # (summary key, header)
-    ("format_rate", "format"), ("coverage", "coverage@K"), ("distinct_correct", "distinct correct"),
+    ("format_rate", "format"), ("coverage", "coverage@K"), ("diversity", "distinct answers"), ("distinct_correct", "distinct correct"),
     ("top1", "top-1"), ("set_brier", "set Brier"), ("ece", "ECE"), ("tokens_per_question", "tokens/question"),
 )
 
@@ -234,7 +261,8 @@ def effect_table(run_dirs: list[Path]) -> str:
     from multianswer.evaluation.rundir import load_run
 
     summaries = [load_run(d)[0] for d in run_dirs]
-    single = next((s for s in summaries if not s["format"].is_multi), None)
+    # token ratios against the K samples of the single-answer RL model (rlvr)
+    single = next((s for d, s in zip(run_dirs, summaries) if d.name.startswith("rlvr-")), None)
     head = ["run"] + [h for _, h in EFFECT_COLUMNS] + ["token ratio"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" + "---:|" * (len(head) - 1)]
     for d, s in zip(run_dirs, summaries):

@@ -1,11 +1,13 @@
 """Warm-up data for the demo's base model: imperfect answers drawn from the gold.
 
 A model made on the spot knows nothing, so the demo fine-tunes it briefly on completions
-written from the procedural tasks' gold answers (plus noise), in all four formats. The
+written from a task's gold answers (plus noise), in all four formats: this is its
+pre-training, and a task's `pretrain` split (the toy world's) is what it learns from. The
 targets are deliberately imperfect, like an instruction model's: single answers are drawn
-from the valid answers (so the model spreads probability over them, and over the stated
-odds for draws), some candidates are wrong, some answer sets repeat a candidate, and the
-confidences are uninformative. RL has to fix exactly those things.
+from the valid answers by their weights (so the model spreads probability over them
+unevenly), some candidates are wrong, some answer sets repeat a candidate, and the stated
+confidences are overconfident (the squared weights, renormalised) or, where the task knows
+no weights, uninformative. RL has to fix exactly those things.
 
 (`multianswer.training.format_warmup` is the task-agnostic format warm-up of `multianswer train`; it
 also provides the supervised loop used here.)
@@ -32,14 +34,20 @@ class DemoWarmupArgs:
     lr: float = 3e-3
     k: int = 3  # candidates in the multi formats
     wrong_rate: float = 0.2  # share of candidates replaced by a wrong answer
-    duplicate_rate: float = 0.15  # share of answer sets that repeat a candidate
+    duplicate_rate: float = 0.05  # share of answer sets that repeat a candidate
+    overconfidence: float = 2.0  # stated confidence ∝ weight ** this (1: calibrated on the weights)
     seed: int = 0
 
 
+def answer_weights(example: Example) -> dict[str, float] | None:
+    """How often the warm-up shows each answer: a draw's true odds, or a world set's weights (None: uniform)."""
+    return example.metadata.get("probabilities") or example.metadata.get("weights")
+
+
 def _sample_answers(example: Example, n: int, rng: random.Random) -> list[str]:
-    """`n` answers an imperfect model might give: draws follow the stated odds, sets are uniform."""
-    probs = example.metadata.get("probabilities")
-    if probs:  # irreducible uncertainty: sample items by their true probability, no repeats
+    """`n` answers an imperfect model might give: items by their weights with no repeats, else uniform."""
+    probs = answer_weights(example)
+    if probs:  # sample items by their weight (true probability for draws), no repeats
         items, weights = list(probs), list(probs.values())
         picked: list[str] = []
         while len(picked) < min(n, len(items)):
@@ -51,20 +59,38 @@ def _sample_answers(example: Example, n: int, rng: random.Random) -> list[str]:
     return rng.sample(valid, min(n, len(valid))) + [rng.choice(valid) for _ in range(n - len(valid))]
 
 
-def _wrong_answer(answer: str, rng: random.Random) -> str:
-    return str(int(answer) + rng.choice([-2, -1, 1, 2])) if answer.isdigit() else rng.choice(["purple", "none", "0"])
+def _wrong_answer(answer: str, example: Example, rng: random.Random) -> str:
+    """A plausible wrong answer: a near number, another label of the same kind, or a stock word."""
+    if answer.isdigit():
+        return str(int(answer) + rng.choice([-2, -1, 1, 2]))
+    valid = {a[0] if isinstance(a, (list, tuple)) else a for a in example.answers}
+    others = [label for label in example.metadata.get("labels", ()) if label not in valid]
+    return rng.choice(others or ["purple", "none", "0"])
+
+
+def stated_confidences(example: Example, answers: list[str], n: int, sharpen: float, rng: random.Random) -> list[float]:
+    """Confidences an overconfident model states: weight ** sharpen renormalised, to one decimal; else random."""
+    weights = answer_weights(example)
+    if not weights:  # uninformative: the model learns to write numbers, not what they mean
+        return sorted((round(rng.uniform(0.05, 0.95 / n), 2) for _ in range(n)), reverse=True)
+    total = sum(w**sharpen for w in weights.values())
+    stated = [round(weights.get(a, 0.0) ** sharpen / total, 1) for a in dict.fromkeys(answers)]
+    stated += [0.0] * (len(answers) - len(stated))  # a repeated candidate states nothing more
+    while sum(stated) > 1.0 + 1e-9:  # rounding up may pass 1: take a tenth off the largest
+        top = stated.index(max(stated))
+        stated[top] = round(stated[top] - 0.1, 1)
+    return stated
 
 
 def warmup_completion(example: Example, fmt: AnswerFormat, k: int, args: DemoWarmupArgs, rng: random.Random) -> str:
     """One imperfect target completion for `example` in format `fmt`."""
     n = fmt.answers_per_completion(k)
     answers = _sample_answers(example, n, rng)
-    answers = [_wrong_answer(a, rng) if rng.random() < args.wrong_rate else a for a in answers]
+    if not example.metadata.get("probabilities"):  # a draw's every item can be right: nothing to make wrong
+        answers = [_wrong_answer(a, example, rng) if rng.random() < args.wrong_rate else a for a in answers]
     if n > 1 and rng.random() < args.duplicate_rate:
         answers[-1] = answers[0]
-    confidences = None
-    if fmt.has_confidence:  # uninformative: the model learns to write numbers, not what they mean
-        confidences = sorted((round(rng.uniform(0.05, 0.95 / n), 2) for _ in range(n)), reverse=True)
+    confidences = stated_confidences(example, answers, n, args.overconfidence, rng) if fmt.has_confidence else None
     # a leading space makes " purple" in an answer the same token as in "5 purple, 9 orange":
     # copying from the question is then one lookup for a tiny model (the parser strips it)
     return format_completion([" " + a for a in answers], fmt, confidences, think=rng.choice(THINKS))
@@ -73,7 +99,8 @@ def warmup_completion(example: Example, fmt: AnswerFormat, k: int, args: DemoWar
 def warmup_pairs(tasks: Sequence[Task], n: int, args: DemoWarmupArgs) -> list[tuple[list[dict], str]]:
     """`n` (prompt messages, target completion) pairs over `tasks` and all four formats."""
     rng = random.Random(args.seed)
-    pools = [task.load("train") for task in tasks]  # lazy: only the drawn examples are built
+    # a task's pre-training split where it has one (the world's); lazy: only drawn examples are built
+    pools = [task.load("pretrain" if "pretrain" in task.splits else "train") for task in tasks]
     pairs = []
     for i in range(n):
         task, pool = tasks[i % len(tasks)], pools[i % len(tasks)]

@@ -54,6 +54,7 @@ def build_tiny(
     vocab_size: int = 1024,
     hidden_size: int = 64,
     num_layers: int = 2,
+    phrases: list[str] | None = None,
 ) -> Path:
     """A small BPE trained on `corpus` (default: tiny_corpus()) and a seeded random Llama, saved to `out`.
 
@@ -84,6 +85,8 @@ def build_tiny(
         bos_token="<|im_start|>", eos_token="<|im_end|>", pad_token="<|pad|>", unk_token="<|endoftext|>",
     )
     tokenizer.chat_template = CHATML_TEMPLATE
+    if phrases:
+        tokenizer.add_tokens(sorted(set(phrases)))
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in ("<|im_start|>", "<|im_end|>", "<|pad|>")}
 
     config = LlamaConfig(

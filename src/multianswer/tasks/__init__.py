@@ -17,7 +17,7 @@ from multianswer.tasks.base import (
     task_names,
     to_grpo_dataset,
 )
-from multianswer.tasks import code, custom, ddxplus, knowledge, paper, procedural  # noqa: F401,E402  (they register)
+from multianswer.tasks import code, custom, ddxplus, knowledge, paper, procedural, world  # noqa: F401,E402  (they register)
 
 __all__ = [
     "Example",

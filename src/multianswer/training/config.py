@@ -107,6 +107,9 @@ class LogArgs:
     samples_per_log: int = field(
         default=4, metadata={"help": "Sampled completions written to samples.jsonl/.md per logging step (0 = none)."}
     )
+    console_metrics: bool = field(
+        default=True, metadata={"help": "Print each logged metrics dict on the terminal (false: a progress bar, the dicts in metrics.jsonl)."}
+    )
 
 
 @dataclass

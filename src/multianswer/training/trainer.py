@@ -215,6 +215,10 @@ def build_trainer(cfg: TrainConfig, args=None, warm_up: bool = True, rewards: tu
     )
     trainer.callback_handler.callbacks.insert(0, RunClock())  # first: it corrects the final log for the others
     pin_tensorboard_dir(trainer.callback_handler.callbacks, args.output_dir)
+    if not cfg.log.console_metrics:
+        from multianswer.training.console import quiet_console
+
+        quiet_console(trainer, args.output_dir)
     return trainer
 
 

@@ -1,0 +1,134 @@
+"""The paper's claims, checked on evaluation summaries: pure functions, one row per claim and kind.
+
+Each kind of question (task) has five runs of the same held-out questions:
+
+    base-K-samples   the base model, K independent single answers
+    base-multi-conf  the base model, one K-answer generation with confidences
+    rlvr-K-samples   rlvr, K independent single answers (pass@K)
+    multi-rlvr       one K-answer generation
+    multi-rlcr       one K-answer generation with confidences
+
+The claims (issue: "the paper's effect, shown"):
+
+    a. coverage     multi-rlvr coverage@K >= rlvr pass@K, at <= 0.6x rlvr's generated tokens per question
+    b. collapse     rlvr's K samples hold fewer distinct answers than the base model's K samples;
+                    multi-rlvr's K answers are all distinct in >= 95% of questions
+    c. calibration  multi-rlcr ECE <= 0.05 on the known-distribution kind, and below the base model's
+                    stated confidences; its set Brier below the base's; its coverage >= base pass@K
+    d. oracle       on the known-distribution kind: the best coverage any K answers reach (sum of
+                    the top-K true probabilities) and each run's share of it (a figure, not a claim)
+
+The thresholds are fixed here, before any run: nothing is tuned to make a claim hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+TOKEN_RATIO_MAX = 0.6
+DISTINCT_SHARE_MIN = 0.95
+ECE_MAX = 0.05
+
+
+def run_names(k: int) -> dict[str, str]:
+    """Role -> run directory name of the five runs each kind is evaluated with."""
+    return {"base": f"base-{k}-samples", "base_conf": "base-multi-conf", "rlvr": f"rlvr-{k}-samples",
+            "multi_rlvr": "multi-rlvr", "multi_rlcr": "multi-rlcr"}
+
+
+@dataclass
+class Claim:
+    """One checked claim on one kind: the measured figure, what it is held against, and whether it holds."""
+
+    id: str  # a.coverage, b.collapse, ...
+    kind: str  # the task it was measured on
+    statement: str
+    value: float | None
+    reference: float | None
+    holds: bool | None  # None: a figure was missing, or the row is a figure, not a claim
+
+
+def _check(value: float | None, reference: float | None, test) -> bool | None:
+    return None if value is None or reference is None else bool(test(value, reference))
+
+
+def oracle_coverage(probabilities: Mapping[str, float], k: int) -> float:
+    """The best chance any k distinct answers have of holding one draw: the sum of the top-k probabilities."""
+    return sum(sorted(probabilities.values(), reverse=True)[:k])
+
+
+def all_distinct_share(question_diversity: Sequence[float | None], k: int) -> float | None:
+    """Share of questions whose answer set holds k distinct candidates (a broken format counts as not)."""
+    if not question_diversity:
+        return None
+    return sum(1 for d in question_diversity if d is not None and d >= k) / len(question_diversity)
+
+
+def kind_claims(kind: str, runs: Mapping[str, dict], k: int, distinct_share: float | None, calibration: bool) -> list[Claim]:
+    """Claims a, b and c of one kind from its runs' summaries (keys of `run_names`).
+
+    `distinct_share`: multi-rlvr's `all_distinct_share`; `calibration`: whether this is the
+    known-distribution kind, where the ECE claims are made.
+    """
+    base, conf, rlvr, multi, rlcr = (runs[name] for name in run_names(k).values())
+    tokens = multi.get("tokens_per_question"), rlvr.get("tokens_per_question")
+    ratio = tokens[0] / tokens[1] if None not in tokens and tokens[1] else None
+    rows = [
+        Claim("a.coverage", kind, f"multi-rlvr coverage@{k} >= rlvr pass@{k}",
+              multi.get("coverage"), rlvr.get(f"pass@{k}"), _check(multi.get("coverage"), rlvr.get(f"pass@{k}"), lambda a, b: a >= b)),
+        Claim("a.tokens", kind, f"multi-rlvr tokens/question <= {TOKEN_RATIO_MAX}x rlvr's {k} samples",
+              ratio, TOKEN_RATIO_MAX, _check(ratio, TOKEN_RATIO_MAX, lambda a, b: a <= b)),
+        Claim("b.collapse", kind, f"rlvr's {k} samples hold fewer distinct answers than base's",
+              rlvr.get("diversity"), base.get("diversity"), _check(rlvr.get("diversity"), base.get("diversity"), lambda a, b: a < b)),
+        Claim("b.distinct", kind, f"multi-rlvr's {k} answers distinct in >= {DISTINCT_SHARE_MIN:.0%} of questions",
+              distinct_share, DISTINCT_SHARE_MIN, _check(distinct_share, DISTINCT_SHARE_MIN, lambda a, b: a >= b)),
+    ]
+    if calibration:
+        rows += [
+            Claim("c.ece", kind, f"multi-rlcr ECE <= {ECE_MAX}", rlcr.get("ece"), ECE_MAX, _check(rlcr.get("ece"), ECE_MAX, lambda a, b: a <= b)),
+            Claim("c.ece_vs_base", kind, "multi-rlcr ECE < base's stated confidences",
+                  rlcr.get("ece"), conf.get("ece"), _check(rlcr.get("ece"), conf.get("ece"), lambda a, b: a < b)),
+        ]
+    rows += [
+        Claim("c.brier", kind, "multi-rlcr set Brier < base's", rlcr.get("set_brier"), conf.get("set_brier"),
+              _check(rlcr.get("set_brier"), conf.get("set_brier"), lambda a, b: a < b)),
+        Claim("c.coverage", kind, f"multi-rlcr coverage@{k} >= base pass@{k}", rlcr.get("coverage"), base.get(f"pass@{k}"),
+              _check(rlcr.get("coverage"), base.get(f"pass@{k}"), lambda a, b: a >= b)),
+    ]
+    return rows
+
+
+def oracle_rows(kind: str, runs: Mapping[str, dict], k: int, oracle: float) -> list[Claim]:
+    """Claim d: the oracle coverage@K and each run's share of it (coverage, or pass@K for sampled runs)."""
+    rows = [Claim("d.oracle", kind, f"best coverage any {k} answers reach (sum of top-{k} true probabilities)", oracle, None, None)]
+    for role, name in run_names(k).items():
+        s = runs[name]
+        got = s.get(f"pass@{k}") if name.endswith("-samples") else s.get("coverage")
+        share = got / oracle if got is not None and oracle else None
+        rows.append(Claim(f"d.share.{role}", kind, f"{name}: share of the oracle", share, None, None))
+    return rows
+
+
+def verdict(claims: Sequence[Claim]) -> bool:
+    """Whether every checkable claim holds (figures without a verdict are skipped; a missing value fails)."""
+    checked = [c for c in claims if not c.id.startswith("d.")]
+    return all(c.holds is True for c in checked)
+
+
+def claims_json(claims: Sequence[Claim], k: int) -> dict:
+    """The machine-readable claims.json content."""
+    return {"k": k, "all_hold": verdict(claims), "claims": [asdict(c) for c in claims]}
+
+
+def claims_table(claims: Sequence[Claim]) -> str:
+    """The ✓/✗ table printed at the end of the demo (Markdown)."""
+    lines = ["| | claim | kind | value | against |", "|---|---|---|---:|---:|"]
+    for c in claims:
+        mark = {True: "✓", False: "✗", None: "·" if c.id.startswith("d.") else "?"}[c.holds]
+        lines.append(f"| {mark} | {c.statement} | {c.kind} | {_fmt(c.value)} | {_fmt(c.reference)} |")
+    return "\n".join(lines)
+
+
+def _fmt(x: float | None) -> str:
+    return "" if x is None else f"{x:.3f}"
