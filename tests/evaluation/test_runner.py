@@ -59,7 +59,8 @@ SINGLE_COMPLETIONS = {  # k=3 samples per question
 
 def run_fixed(tmp_path, fmt, completions, name="run", **kw):
     kw = {"task": "eval-fixed", "report": False} | kw
-    args = EvalArgs(model="replay", out=str(tmp_path / name), format=fmt, k=3, bootstrap=200, progress=False, **kw)
+    kw = {"bootstrap": 200} | kw
+    args = EvalArgs(model="replay", out=str(tmp_path / name), format=fmt, k=3, progress=False, **kw)
     return evaluate(args, backend=ReplayBackend(completions))
 
 
@@ -262,3 +263,13 @@ def test_eval_cli_end_to_end_on_tiny_model(tmp_path, capsys):
 def test_eval_cli_reports_user_errors(tmp_path, capsys):
     assert main(["eval", "--model", "tiny", "--task", "no-such-task", "--out", str(tmp_path)]) == 2
     assert "unknown task" in capsys.readouterr().err
+
+
+
+def test_parser_rules_reach_the_eval_and_its_run_identity(tmp_path):
+    """--require-analysis fails completions without an <analysis> block; a rerun with other rules is refused."""
+    lenient = run_fixed(tmp_path, MC, MULTI_COMPLETIONS, name="lenient", bootstrap=0)
+    strict = run_fixed(tmp_path, MC, MULTI_COMPLETIONS, name="strict", bootstrap=0, require_analysis=True)
+    assert lenient["format_rate"] == 0.75 and strict["format_rate"] == 0.0  # none of them writes an analysis
+    with pytest.raises(UserError, match="require_analysis: True -> False"):
+        run_fixed(tmp_path, MC, MULTI_COMPLETIONS, name="strict", bootstrap=0)

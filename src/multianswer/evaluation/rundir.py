@@ -24,7 +24,7 @@ from multianswer.tasks.sources import jsonl_objects
 RESULTS, SUMMARY, RUN, JUDGE_CACHE = "results.jsonl", "summary.json", "run.json", "judge_cache.jsonl"
 # settings that change what is generated: a resumed run must agree on all of them
 IDENTITY = ("model", "task", "split", "format", "k", "samples", "temperature", "top_p", "max_new_tokens", "seed",
-            "verifier", "judge_model")
+            "verifier", "judge_model", "require_analysis", "strict_confidence")
 # what a summary and a report say about the run: its identity and the backends that generated it
 RUN_KEYS = IDENTITY + ("backend",)
 
@@ -47,7 +47,9 @@ def start_or_check(out: Path, settings: dict) -> None:
     path = out / RUN
     if path.exists():
         old = json.loads(path.read_text())
-        diff = [k for k in IDENTITY if old.get("settings", {}).get(k) != settings[k]]
+        before = old.get("settings", {})
+        # a key that an older run.json lacks was off then (None, or False for the parser rules)
+        diff = [k for k in IDENTITY if (before[k] != settings[k] if k in before else bool(settings[k]))]
         if diff:
             changes = ", ".join(f"{k}: {old['settings'].get(k)!r} -> {settings[k]!r}" for k in diff)
             raise UserError(f"{out} holds a run with other settings ({changes}); use another --out")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from multianswer.core.errors import UserError
-from multianswer.core.formats import FORMAT_NAMES, AnswerFormat, as_format
+from multianswer.core.formats import FORMAT_NAMES, AnswerFormat, FormatRules, RuledFormat, as_format, with_rules
 from multianswer.core.matching import get_verifier
 from multianswer.core.outputs import check_output_dir
 from multianswer.core.scoring import Scored, VerifierTally, matched_gold, score_completion
@@ -37,7 +37,7 @@ class EvalArgs:
     model: str
     task: str
     out: str
-    format: str | AnswerFormat = "multi-conf"  # a name; `check()` turns it into an AnswerFormat
+    format: str | AnswerFormat | RuledFormat = "multi-conf"  # a name; `check()` turns it into a format
     k: int = 3  # candidates per generation (multi) or samples scored with pass@k (single)
     samples: int | None = None  # generations per question: default 1 (multi) or k (single)
     temperature: float = 0.7
@@ -60,6 +60,8 @@ class EvalArgs:
     retries: int = 5  # further tries per request after 429, 5xx or connection errors
     judge_model: str | None = None  # verifier 'judge': the served model that judges
     judge_base_url: str | None = None  # its server (default: base_url)
+    require_analysis: bool = False  # confidence formats need a non-empty <analysis> block (the paper's parser)
+    strict_confidence: bool = False  # confidences are plain decimals in [0, 1]; "60%" fails (the paper's parser)
 
     def resolved_samples(self) -> int:
         """Generations per question after defaults, checked against the format (call after `check`)."""
@@ -73,7 +75,8 @@ class EvalArgs:
     def check(self) -> None:
         """Raise UserError for settings that cannot run; resolve `format` to an AnswerFormat (once, here)."""
         try:
-            self.format = as_format(self.format)
+            rules = FormatRules(self.require_analysis, self.strict_confidence)
+            self.format = with_rules(as_format(self.format), rules)  # the prompt states the rules, the parser applies them
         except ValueError as err:
             raise UserError(str(err)) from None
         if self.k < 1:
@@ -246,6 +249,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     judge.add_argument("--judge-model", dest="judge_model", default=None, help="the served model that judges answers")
     judge.add_argument("--judge-base-url", dest="judge_base_url", default=None,
                        help="the judge's OpenAI-compatible server (default: --base-url)")
+    rules = parser.add_argument_group("parser rules (the paper's configs train with both on; see docs/fidelity.md)")
+    rules.add_argument("--require-analysis", dest="require_analysis", action="store_true",
+                       help="confidence formats fail unless they hold a non-empty <analysis> block")
+    rules.add_argument("--strict-confidence", dest="strict_confidence", action="store_true",
+                       help="confidences must be plain decimals in [0, 1] ('60%%' fails the format)")
 
 
 def run(args: argparse.Namespace) -> int:
