@@ -221,6 +221,28 @@ def _format_warmup(cfg: TrainConfig, model, tokenizer, dataset, peft_config, see
     return model
 
 
+def save_warmed_base(cfg: TrainConfig, out: Path) -> Path:
+    """Save to `out` the model after the format warm-up alone (where GRPO would start), LoRA merged in."""
+    from multianswer.models.loading import load_model
+    from multianswer.tasks import get_task, to_grpo_dataset
+
+    cfg = resolve(cfg)
+    fmt = METHOD_FORMATS[cfg.method.method]
+    dataset = to_grpo_dataset(get_task(cfg.data.task), cfg.data.split, fmt, cfg.method.k if fmt.is_multi else 1, cfg.data.limit)
+    model, tokenizer = load_model(cfg.model.model, dtype=cfg.model.dtype, device="cpu")
+    m = cfg.method
+    seed = grpo_config(cfg, build_rewards(m.method, m.k, m.correctness, m.require_sum_le_one, m.uniqueness_weight)[1]).seed
+    model = _format_warmup(cfg, model, tokenizer, dataset, lora_config(cfg), seed)  # the same seed as train()
+    if cfg.model.use_lora:
+        model = model.merge_and_unload()
+    tmp = out.with_name(out.name + ".tmp")  # a killed save leaves no half-written model behind
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    tmp.rename(out)
+    return out
+
+
 def _save_final(trainer, cfg: TrainConfig, out: Path) -> str:
     """Save the final model to `out`: merged LoRA, adapter alone, or full weights. Returns which."""
     trainer.save_model(str(out))
