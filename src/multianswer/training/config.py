@@ -1,7 +1,7 @@
 """Training configuration: our argument groups plus any GRPOConfig field, from YAML and key=value overrides.
 
 A YAML file holds keys flat (`k: 3`, `learning_rate: 1e-5`) or grouped by section
-(`model:`, `method:`, `data:`, `warmup:`, `log:`, `grpo:`); overrides are `key=value` or `section.key=value`,
+(`model:`, `method:`, `data:`, `warmup:`, `log:`, `rollout:`, `grpo:`); overrides are `key=value` or `section.key=value`,
 the value read as YAML (`true`, `[q_proj, v_proj]`, `null`). Every key is checked: an unknown
 one is an error naming the closest valid key.
 
@@ -10,6 +10,7 @@ one is an error naming the closest valid key.
     data    DataArgs    which task and split, how many examples
     warmup  WarmupArgs  optional supervised format steps before GRPO (small models)
     log     LogArgs     sampled completions written per logging step
+    rollout RolloutArgs how completions are decoded (slot refill or TRL's generate)
     grpo    any field of TRL's GRPOConfig, over GRPO_DEFAULTS (the paper's recipe, SPEC §4)
 """
 
@@ -99,8 +100,20 @@ class WarmupArgs:
     format_warmup_batch_size: int = field(default=8, metadata={"help": "Examples per format warm-up step."})
 
 
+@dataclass
+class RolloutArgs:
+    """How GRPO generates its completions when TRL's own transformers path would (see training/rollouts.py)."""
+
+    rollout_slots: int = field(
+        default=32,
+        metadata={"help": "Sequences decoded together with slot refill and the shared prompt prefix computed once "
+                          "(0 = TRL's padded model.generate)."},
+    )
+
+
 SECTIONS: dict[str, type] = {
     "model": ModelArgs, "method": MethodArgs, "data": DataArgs, "warmup": WarmupArgs, "log": LogArgs,
+    "rollout": RolloutArgs,
 }
 GRPO_SECTION = "grpo"
 
@@ -133,6 +146,7 @@ class TrainConfig:
     data: DataArgs = field(default_factory=DataArgs)
     warmup: WarmupArgs = field(default_factory=WarmupArgs)
     log: LogArgs = field(default_factory=LogArgs)
+    rollout: RolloutArgs = field(default_factory=RolloutArgs)
     grpo: dict[str, Any] = field(default_factory=dict)  # GRPOConfig fields set by the user
 
     def grpo_kwargs(self) -> dict[str, Any]:
@@ -334,6 +348,8 @@ def validate(cfg: TrainConfig) -> None:
         raise UserError(f"lora_r: must be at least 1, got {cfg.model.lora_r}")
     if cfg.warmup.format_warmup_steps < 0 or cfg.warmup.format_warmup_batch_size < 1:
         raise UserError("format_warmup_steps must be at least 0 and format_warmup_batch_size at least 1")
+    if cfg.rollout.rollout_slots < 0:
+        raise UserError(f"rollout_slots: must be at least 0, got {cfg.rollout.rollout_slots}")
     if cfg.log.samples_per_log < 0:
         raise UserError(f"samples_per_log: must be at least 0, got {cfg.log.samples_per_log}")
     resolve_dtype(cfg.model.dtype)

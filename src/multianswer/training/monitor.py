@@ -1,9 +1,9 @@
 """What a training run writes besides TRL's metrics: rollout speed, sampled completions, a model card.
 
 `RolloutMonitor` wraps the reward functions (keeping their names, which TRL uses for metric
-keys) to see each scored batch, and is a TrainerCallback: it logs rollout time and tokens/s
-through TRL's `log_metric` hook and appends a few completions per logging step to
-samples.jsonl and samples.md in the output directory.
+keys) to see each scored batch, and is a TrainerCallback: it logs rollout time and tokens/s,
+and completions trained per minute, through TRL's `log_metric` hook and appends a few
+completions per logging step to samples.jsonl and samples.md in the output directory.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ class RolloutMonitor(TrainerCallback):
         self._step_started = time.perf_counter()
         self._batch: dict[str, Any] | None = None
         self._written_step = -1
+        self._last_rollout: tuple[float, int] | None = None  # (when, completions) of the previous generation
+        self._world_size = 1
 
     def wrap(self, funcs: Sequence[Callable]) -> list[Callable]:
         """The reward functions, each recording its scores; the first also times the rollout."""
@@ -62,9 +64,18 @@ class RolloutMonitor(TrainerCallback):
             log_metric("rollout/seconds", seconds)
             log_metric("rollout/completion_tokens", float(tokens))
             log_metric("rollout/tokens_per_s", tokens / max(seconds, 1e-9))
+        now = time.perf_counter()
+        if log_metric is not None and self._last_rollout is not None:
+            # one generation cycle = generating a batch + every optimizer step that trains on it
+            started, n = self._last_rollout
+            log_metric("train/completions_per_minute", 60.0 * n * self._world_size / max(now - started, 1e-9))
+        self._last_rollout = (now - seconds, len(completions))
         self._batch = {"prompts": prompts or [], "completions": completions, "answers": answers, "rewards": {}}
 
     # ------------------------------------------------------------------ TrainerCallback
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._world_size = args.world_size
 
     def on_step_begin(self, args, state, control, **kwargs):
         self._step_started = time.perf_counter()
@@ -131,13 +142,14 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 def summarize(history: Sequence[dict]) -> dict[str, float | None]:
-    """Seconds per step, rollout tokens/s and the reward over the first and last 10 logged steps."""
+    """Seconds per step, rollout tokens/s, completions trained per minute, reward over the first and last 10 logged steps."""
     steps = [h for h in history if "reward" in h]
     rewards = [h["reward"] for h in steps]
     return {
         "steps_logged": float(len(steps)),
         "seconds_per_step": _mean([h.get("step_time") for h in steps]),
         "rollout_tokens_per_s": _mean([h.get("rollout/tokens_per_s") for h in steps]),
+        "completions_per_minute": _mean([h.get("train/completions_per_minute") for h in steps]),
         "completion_tokens_mean": _mean([h.get("completions/mean_length") for h in steps]),
         "reward_first10": _mean(rewards[:10]),
         "reward_last10": _mean(rewards[-10:]),

@@ -171,8 +171,6 @@ def drop_long_prompts(dataset, tokenizer, max_tokens: int):
 
 def build_trainer(cfg: TrainConfig, args=None, warm_up: bool = True):
     """The GRPOTrainer for a resolved config, with our rewards, data set, LoRA and callbacks."""
-    from trl import GRPOTrainer
-
     from multianswer.models.loading import load_model
     from multianswer.tasks import get_task, to_grpo_dataset
 
@@ -190,7 +188,9 @@ def build_trainer(cfg: TrainConfig, args=None, warm_up: bool = True):
         model = _format_warmup(cfg, model, tokenizer, dataset, peft_config, args.seed)
         peft_config = None  # the adapter exists already and carries on into GRPO
     monitor = RolloutMonitor(args.output_dir, args.reward_weights, cfg.log.samples_per_log)
-    return GRPOTrainer(
+    from multianswer.training.rollouts import RefillGRPOTrainer  # GRPOTrainer with slot-refill rollouts
+
+    return RefillGRPOTrainer(
         model=model,
         reward_funcs=monitor.wrap(funcs),
         args=args,
@@ -198,6 +198,7 @@ def build_trainer(cfg: TrainConfig, args=None, warm_up: bool = True):
         processing_class=tokenizer,
         peft_config=peft_config,
         callbacks=[monitor],
+        rollout_slots=cfg.rollout.rollout_slots,
     )
 
 

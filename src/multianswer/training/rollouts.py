@@ -1,0 +1,58 @@
+"""GRPO rollouts with slot-refill decoding (generation/refill.py) instead of padded `model.generate`.
+
+TRL generates a whole generation batch with one `model.generate` call, where every row keeps its
+decode slot until the longest completion ends and every row prefills the long shared system
+prompt again. `RefillGRPOTrainer` decodes the same batch with refilled slots and the shared
+prefix computed once. It applies only where the sampling is the same: plain temperature/top-p
+sampling on a text model without vLLM or transformers' continuous batching; anything else goes
+to TRL's own path.
+
+Rows are seeded from the run seed, the global step and the row index, so a run repeats itself.
+"""
+
+from __future__ import annotations
+
+import torch
+from trl import GRPOTrainer
+
+from multianswer.generation.base import derive_seed
+from multianswer.generation.refill import decode_with_refill, supports_refill
+
+
+class RefillGRPOTrainer(GRPOTrainer):
+    """GRPOTrainer whose plain transformers rollouts decode with slot refill (`rollout_slots` sequences at a time; 0 = off)."""
+
+    def __init__(self, *args, rollout_slots: int = 32, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rollout_slots = rollout_slots
+        self.refill_rollouts = self._refill_applies()
+
+    def _refill_applies(self) -> bool:
+        """True when refill decoding samples exactly what TRL's generate path would sample from."""
+        plain_sampling = (
+            not self.top_k and self.min_p is None and self.repetition_penalty == 1.0 and not self.args.generation_kwargs
+        )
+        model = self.accelerator.unwrap_model(self.model)
+        return (
+            self.rollout_slots > 0 and plain_sampling and not self.use_vllm and not self.use_transformers_continuous_batching
+            and not self._is_vlm and supports_refill(model)
+        )
+
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+        if not self.refill_rollouts or images or multimodal_fields:
+            return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations, has_tool_images)
+        from trl.models import unwrap_model_for_generation
+
+        step = self.state.global_step
+        rank = self.accelerator.process_index
+        seeds = [derive_seed(self.args.seed, "rollout", step, rank, i) for i in range(len(prompt_ids))]
+        with unwrap_model_for_generation(self.model_wrapped, self.accelerator) as model, torch.no_grad():
+            was_training = model.training
+            model.eval()
+            finished = dict(decode_with_refill(
+                model, [list(p) for p in prompt_ids], seeds, slots=self.rollout_slots,
+                max_new_tokens=self.max_completion_length, stop_ids=self.eos_token_ids,
+                temperature=self.temperature, top_p=self.top_p, pad_id=self._tokenizer.pad_token_id,
+            ))
+            model.train(was_training)
+        return [finished[i] for i in range(len(prompt_ids))], None
