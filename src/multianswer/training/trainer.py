@@ -217,7 +217,8 @@ def _format_warmup(cfg: TrainConfig, model, tokenizer, dataset, peft_config, see
     w = cfg.warmup
     rows = warmup_rows(dataset, fmt, cfg.method.k, seed)
     model.to("cuda" if torch.cuda.is_available() and not cfg.grpo.get("use_cpu") else "cpu")
-    losses = format_warmup(model, tokenizer, rows, w.format_warmup_steps, w.format_warmup_lr, w.format_warmup_batch_size, seed)
+    losses = format_warmup(model, tokenizer, rows, w.format_warmup_steps, w.format_warmup_lr, w.format_warmup_batch_size, seed,
+                           learn_answers=w.format_warmup_learn_answers)
     print(f"format warm-up: {len(losses)} steps, loss {losses[0]:.3f} -> {losses[-1]:.3f}")
     return model
 
