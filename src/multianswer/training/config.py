@@ -121,6 +121,10 @@ class WarmupArgs:
     )
     format_warmup_lr: float = field(default=1e-4, metadata={"help": "Learning rate of the format warm-up."})
     format_warmup_batch_size: int = field(default=8, metadata={"help": "Examples per format warm-up step."})
+    format_warmup_learn_answers: bool = field(
+        default=True,
+        metadata={"help": "Put loss on the warm-up's (borrowed, mostly wrong) answers too; false keeps what the model knows."},
+    )
 
 
 @dataclass

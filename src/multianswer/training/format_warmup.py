@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import re
 from collections.abc import Sequence
 
 import torch
@@ -23,6 +24,18 @@ from multianswer.core.matching import normalize_answer
 
 log = logging.getLogger(__name__)
 THINK = {False: "I look for the most likely answer.", True: "I list the most likely answers."}
+_ANSWER_TEXT = re.compile(r"<answer\d{0,3}>(.*?)</answer\d{0,3}>", re.DOTALL)
+
+
+def target_pieces(target: str, learn_answers: bool) -> list[tuple[str, bool]]:
+    """(text, learned) pieces of a target; with learn_answers False the text inside answer tags is not learned."""
+    if learn_answers:
+        return [(target, True)]
+    pieces, at = [], 0
+    for m in _ANSWER_TEXT.finditer(target):
+        pieces += [(target[at:m.start(1)], True), (m.group(1), False)]
+        at = m.end(1)
+    return [(text, learned) for text, learned in pieces + [(target[at:], True)] if text]
 
 
 def _confidences(rng: random.Random, k: int) -> list[float]:
@@ -57,8 +70,13 @@ def warmup_rows(dataset: Sequence[dict], fmt: AnswerFormat | str, k: int, seed: 
 
 
 def format_warmup(model, tokenizer, rows: Sequence[tuple[list[dict], str]], steps: int, lr: float,
-                  batch_size: int = 8, seed: int = 0, progress: bool = True) -> list[float]:
-    """Supervised steps on `rows` (loss on the completion only) over the trainable parameters; the losses."""
+                  batch_size: int = 8, seed: int = 0, progress: bool = True, learn_answers: bool = True) -> list[float]:
+    """Supervised steps on `rows` (loss on the completion only) over the trainable parameters; the losses.
+
+    With `learn_answers` False the answers' own tokens carry no loss: the model learns the
+    format around them and keeps what it knew (a real LM would otherwise learn to name the
+    other questions' answers that the warm-up targets hold).
+    """
     rng = random.Random(seed)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
@@ -74,9 +92,12 @@ def format_warmup(model, tokenizer, rows: Sequence[tuple[list[dict], str]], step
         if i not in encoded:  # prompt and completion tokenised apart, as GRPO sees them
             messages, target = rows[i]
             prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-            t = tokenizer(target + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
-            encoded[i] = (p + t, [-100] * len(p) + t)  # learn the completion, not the prompt
+            ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+            labels = [-100] * len(ids)  # learn the completion, not the prompt
+            for text, learned in target_pieces(target + tokenizer.eos_token, learn_answers):
+                piece = tokenizer(text, add_special_tokens=False)["input_ids"]
+                ids, labels = ids + piece, labels + (piece if learned else [-100] * len(piece))
+            encoded[i] = (ids, labels)
         return encoded[i]
 
     losses = []

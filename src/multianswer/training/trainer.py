@@ -252,7 +252,8 @@ def _format_warmup(cfg: TrainConfig, model, tokenizer, dataset, peft_config, see
     w = cfg.warmup
     rows = warmup_rows(dataset, fmt, cfg.method.k, seed)
     model.to("cuda" if torch.cuda.is_available() and not cfg.grpo.get("use_cpu") else "cpu")
-    losses = format_warmup(model, tokenizer, rows, w.format_warmup_steps, w.format_warmup_lr, w.format_warmup_batch_size, seed)
+    losses = format_warmup(model, tokenizer, rows, w.format_warmup_steps, w.format_warmup_lr, w.format_warmup_batch_size, seed,
+                           learn_answers=w.format_warmup_learn_answers)
     print(f"format warm-up: {len(losses)} steps, loss {losses[0]:.3f} -> {losses[-1]:.3f}")
     return model
 
@@ -272,6 +273,28 @@ def warn_single_process_launch(env: Mapping[str, str]) -> str | None:
     )
     log.warning(message)
     return message
+
+
+def save_warmed_base(cfg: TrainConfig, out: Path) -> Path:
+    """Save to `out` the model after the format warm-up alone (where GRPO would start), LoRA merged in."""
+    from multianswer.models.loading import load_model
+    from multianswer.tasks import get_task, to_grpo_dataset
+
+    cfg = resolve(cfg)
+    fmt = with_rules(METHOD_FORMATS[cfg.method.method], cfg.method.format_rules())
+    task = get_task(cfg.data.task)
+    dataset = to_grpo_dataset(task, cfg.data.split, fmt, fmt.answers_per_completion(cfg.method.k), cfg.data.limit)
+    model, tokenizer = load_model(cfg.model.model, dtype=cfg.model.dtype, device="cpu")
+    seed = grpo_config(cfg, method_rewards(cfg)[1]).seed
+    model = _format_warmup(cfg, model, tokenizer, dataset, lora_config(cfg), seed)  # the same seed as train()
+    if cfg.model.use_lora:
+        model = model.merge_and_unload()
+    tmp = out.with_name(out.name + ".tmp")  # a killed save leaves no half-written model behind
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    tmp.rename(out)
+    return out
 
 
 def _save_final(trainer, cfg: TrainConfig, out: Path) -> str:

@@ -1,0 +1,171 @@
+"""The paper's comparison on a real LM: base, rlvr (k = K samples), multi-rlvr, multi-rlcr.
+
+    python bench/real_lm.py --config configs/smollm2-effect.yaml [--config ...] --out runs/real-lm \
+        [--eval-limit N] [key=value ...]
+
+For each config (one task each; a `multianswer train` YAML file):
+  1. base      the config's model after the format warm-up alone (the multi-conf warm-up that
+               multi-rlcr starts from), merged and saved: the reference every method starts near
+  2. train     rlvr, multi-rlvr and multi-rlcr with the config's GRPO settings and steps
+  3. eval      the task's held-out split: base (one K-answer generation with confidences),
+               rlvr sampled k = K times, multi-rlvr and multi-rlcr (one K-answer generation each)
+  4. compare   one table per task, printed and written to OUT/TASK/table.md
+
+Every stage resumes: a finished model or evaluation is reused, a killed training run goes on
+from its last checkpoint, a killed evaluation from its last scored question. key=value
+overrides apply to every config (e.g. max_steps=4 format_warmup_steps=2 for a smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from multianswer.core.errors import UserError
+from multianswer.evaluation.compare import cost_rows, reference_single
+from multianswer.evaluation.runner import EvalArgs, evaluate, load_run
+from multianswer.training.config import TrainConfig, load_config
+from multianswer.training.trainer import last_complete_checkpoint, save_warmed_base, train
+
+METHODS = ("rlvr", "multi-rlvr", "multi-rlcr")
+BASE = "base"
+# the table's columns: (summary or cost key, header)
+COLUMNS = (
+    ("coverage_at_k", "coverage@K / pass@K"), ("distinct_correct", "distinct correct"), ("diversity", "distinct answers"),
+    ("top1", "top-1"), ("set_brier", "set Brier"), ("ece", "ECE"), ("tokens_per_question", "tokens/question"),
+    ("token_ratio", "token ratio"), ("format_rate", "format"),
+)
+
+
+def eval_plan(k: int) -> list[tuple[str, str, str]]:
+    """(run name, model name, format) of each evaluation, in table order."""
+    return [
+        (f"{BASE}-multi-conf", BASE, "multi-conf"),
+        (f"rlvr-{k}-samples", "rlvr", "single"),
+        ("multi-rlvr", "multi-rlvr", "multi"),
+        ("multi-rlcr", "multi-rlcr", "multi-conf"),
+    ]
+
+
+def method_config(cfg: TrainConfig, method: str, out: Path) -> TrainConfig:
+    """The config's training settings for one method, writing under out/train/METHOD."""
+    grpo = dict(cfg.grpo, output_dir=str(out / "train" / method))
+    return dataclasses.replace(cfg, method=dataclasses.replace(cfg.method, method=method), grpo=grpo)
+
+
+def train_all(cfg: TrainConfig, out: Path, log) -> dict[str, str]:
+    """Model directory of the base and of each method, training what is not finished yet."""
+    models = {BASE: str(out / BASE)}
+    if not (out / BASE / "config.json").is_file():
+        start = time.monotonic()
+        save_warmed_base(method_config(cfg, "multi-rlcr", out), out / BASE)
+        log(f"base: format warm-up {cfg.warmup.format_warmup_steps} steps in {time.monotonic() - start:.0f} s")
+    for method in METHODS:
+        mcfg = method_config(cfg, method, out)
+        final = Path(mcfg.grpo["output_dir"]) / "final"
+        if not (final / "config.json").is_file():
+            start = time.monotonic()
+            resume = last_complete_checkpoint(final.parent) is not None
+            result = train(mcfg, resume=resume)
+            s = result.summary()
+            log(f"{method}: {result.global_step} steps{' (resumed)' if resume else ''} in {time.monotonic() - start:.0f} s; "
+                f"reward first 10 {_fmt(s.get('reward_first10'))} -> last 10 {_fmt(s.get('reward_last10'))}; "
+                f"{_fmt(s.get('seconds_per_step'))} s/step")
+        models[method] = str(final)
+    return models
+
+
+def eval_all(cfg: TrainConfig, models: dict[str, str], out: Path, limit: int | None, batch_size: int, log) -> list[Path]:
+    """Evaluate every planned run on the task's held-out split; their directories."""
+    k, g = cfg.method.k, cfg.grpo_kwargs()
+    dirs = []
+    for name, model, fmt in eval_plan(k):
+        start = time.monotonic()
+        summary = evaluate(EvalArgs(
+            model=models[model], task=cfg.data.task, out=str(out / "eval" / name), format=fmt, k=k, split="test",
+            limit=limit, temperature=g["temperature"], top_p=g["top_p"], max_new_tokens=g["max_completion_length"],
+            seed=g.get("seed", 0), batch_size=batch_size, bootstrap=1000, progress=False,
+        ))
+        log(f"eval {name}: {summary['n_questions']} questions in {time.monotonic() - start:.0f} s")
+        dirs.append(out / "eval" / name)
+    return dirs
+
+
+def table(run_dirs: list[Path]) -> str:
+    """Markdown table of the runs: coverage at equal k, diversity, calibration, token cost, format."""
+    summaries = [load_run(d)[0] for d in run_dirs]
+    k, single = int(summaries[-1]["k"]), reference_single(summaries)
+    lines = ["| run | " + " | ".join(h for _, h in COLUMNS) + " |", "|---|" + "---:|" * len(COLUMNS)]
+    for d, s in zip(run_dirs, summaries):
+        values = s | cost_rows(s, k, single)
+        if s is single:
+            values["token_ratio"] = 1.0  # the reference the others are priced against
+        lines.append(f"| {d.name} | " + " | ".join(_fmt(values.get(key)) for key, _ in COLUMNS) + " |")
+    n = summaries[0]["n_questions"]
+    return "\n".join(lines) + f"\n\n{n} held-out questions, K = {k}; token ratio: tokens per question / rlvr's {k} samples."
+
+
+def _fmt(x) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+def run_config(path: str, overrides: list[str], root: Path, limit: int | None, batch_size: int) -> str:
+    """Train, evaluate and compare one config; its table."""
+    cfg = load_config(path, overrides)
+    if cfg.method.k < 2:
+        raise UserError(f"{path}: k must be at least 2 to compare K answers with k samples, got {cfg.method.k}")
+    out = root / cfg.data.task.replace(":", "_").replace("/", "_")
+    out.mkdir(parents=True, exist_ok=True)
+    logfile = open(out / "bench.log", "a", encoding="utf-8")
+
+    def log(line: str) -> None:
+        stamped = f"[{time.strftime('%H:%M:%S')}] {cfg.data.task}: {line}"
+        print(stamped, flush=True)
+        logfile.write(stamped + "\n")
+        logfile.flush()
+
+    log(f"config {path} {' '.join(overrides)}; {cfg.grpo_kwargs().get('max_steps')} GRPO steps per method")
+    cfg.dump(out / "config.yaml")
+    models = train_all(cfg, out, log)
+    dirs = eval_all(cfg, models, out, limit, batch_size, log)
+    text = table(dirs)
+    (out / "table.md").write_text(f"## {cfg.data.task}\n\n{text}\n")
+    log("done")
+    logfile.close()
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the bench; the exit code (2 for a user mistake)."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", action="append", required=True, help="a `multianswer train` YAML file (one task); repeatable")
+    parser.add_argument("--out", default="runs/real-lm", help="folder for models, evaluations and tables (re-running resumes)")
+    parser.add_argument("--eval-limit", type=int, default=None, help="held-out questions per task (default: the whole test split)")
+    parser.add_argument("--eval-batch-size", type=int, default=16, help="sequences per generate call in evaluation")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config override applied to every config")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    start = time.monotonic()
+    try:
+        tables = {path: run_config(path, args.overrides, Path(args.out), args.eval_limit, args.eval_batch_size) for path in args.config}
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for path, text in tables.items():
+        print(f"\n{path}\n\n{text}")
+    record = Path(args.out) / "bench.json"  # one entry per invocation: a resumed run's wall time is their sum
+    sessions = json.loads(record.read_text())["sessions"] if record.exists() else []
+    sessions.append({"argv": argv if argv is not None else sys.argv[1:], "seconds": round(time.monotonic() - start),
+                     "ended": time.strftime("%Y-%m-%d %H:%M:%S")})
+    record.write_text(json.dumps({"sessions": sessions, "seconds": sum(s["seconds"] for s in sessions)}, indent=2) + "\n")
+    print(f"\nwall time: {sessions[-1]['seconds']} s (all sessions: {sum(s['seconds'] for s in sessions)} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
