@@ -28,7 +28,8 @@ from pathlib import Path
 
 from multianswer.core.errors import UserError
 from multianswer.evaluation.compare import cost_rows, reference_single
-from multianswer.evaluation.runner import EvalArgs, evaluate, load_run
+from multianswer.evaluation.rundir import load_run
+from multianswer.evaluation.runner import EvalArgs, evaluate
 from multianswer.training.config import TrainConfig, load_config
 from multianswer.training.trainer import last_complete_checkpoint, save_warmed_base, train
 
