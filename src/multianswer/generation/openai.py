@@ -199,7 +199,8 @@ class OpenAIBackend(BackendBase):
             }
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
+                # finished prompts first: a failure that lands in the same wait must not lose them
+                for future in sorted(done, key=lambda f: f.exception() is not None):
                     i, j = pending.pop(future)
                     results[i][j] = future.result()  # a request that failed for good stops the run here
                     if all(c is not None for c in results[i]):
