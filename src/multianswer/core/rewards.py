@@ -197,6 +197,7 @@ def build_rewards(
     correctness: str = "any",
     require_sum_le_one: bool = True,
     uniqueness_weight: float = 0.0,
+    duplicates_zero: bool | None = None,
 ) -> tuple[list[RewardFn], list[float]]:
     """The reward functions and weights of `method` (rlvr, rlcr, multi-rlvr, multi-rlcr)."""
     if method not in METHODS:
@@ -205,7 +206,7 @@ def build_rewards(
         raise ValueError(f"k must be at least 1, got {k}")
     fmt = METHOD_FORMATS[method]
     k = k if fmt.is_multi else 1
-    funcs = [format_reward(fmt, k), correctness_reward(fmt, k, correctness)]
+    funcs = [format_reward(fmt, k), correctness_reward(fmt, k, correctness, duplicates_zero)]
     if fmt.has_confidence:
         funcs.append(brier_reward(fmt, k, require_sum_le_one))
     weights = [0.5] * len(funcs)

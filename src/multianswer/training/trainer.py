@@ -177,7 +177,7 @@ def build_trainer(cfg: TrainConfig, args=None, warm_up: bool = True):
     from multianswer.tasks import get_task, to_grpo_dataset
 
     m = cfg.method
-    funcs, weights = build_rewards(m.method, m.k, m.correctness, m.require_sum_le_one, m.uniqueness_weight)
+    funcs, weights = build_rewards(m.method, m.k, m.correctness, m.require_sum_le_one, m.uniqueness_weight, m.duplicates_zero)
     args = args if args is not None else grpo_config(cfg, weights)
     fmt = METHOD_FORMATS[m.method]
     dataset = to_grpo_dataset(get_task(cfg.data.task), cfg.data.split, fmt, m.k if fmt.is_multi else 1, cfg.data.limit)
@@ -253,7 +253,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> TrainResult:
     """Train with GRPO as `cfg` says; with `resume`, continue from the last complete checkpoint."""
     cfg = resolve(cfg)
     m = cfg.method
-    _, weights = build_rewards(m.method, m.k, m.correctness, m.require_sum_le_one, m.uniqueness_weight)
+    _, weights = build_rewards(m.method, m.k, m.correctness, m.require_sum_le_one, m.uniqueness_weight, m.duplicates_zero)
     args = grpo_config(cfg, weights)  # sets up the (distributed) state before anything else
     output_dir = Path(args.output_dir)
     is_main = args.process_index == 0
