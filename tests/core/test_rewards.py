@@ -69,6 +69,11 @@ def test_duplicates_zero_correctness_only_with_confidences():
     assert call(correctness_reward("multi-conf", 3), [dup_conf], [["Flu"]]) == [0.0]
     assert call(correctness_reward("multi", 3), [dup], [["Flu"]]) == [1.0]
     assert call(uniqueness_reward("multi", 3), [dup], [["Flu"]]) == pytest.approx([2 / 3])
+    # build_rewards passes the switch on: Multi-RLVR can ask for distinct answers, Multi-RLCR can drop it
+    dup_rlvr = build_rewards("multi-rlvr", 3, duplicates_zero=True)[0][1]
+    dup_rlcr = build_rewards("multi-rlcr", 3, duplicates_zero=False)[0][1]
+    assert call(dup_rlvr, [dup, multi(["Flu", "Cold", "Flu."])], [["Flu"]] * 2) == [0.0, 0.0]
+    assert call(dup_rlcr, [dup_conf], [["Flu"]]) == [1.0]
 
 
 def test_single_rlvr_and_rlcr():

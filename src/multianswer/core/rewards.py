@@ -113,6 +113,7 @@ def build_rewards(
     require_sum_le_one: bool = True,
     uniqueness_weight: float = 0.0,
     rules: FormatRules | None = None,
+    duplicates_zero: bool | None = None,
 ) -> tuple[list[RewardFn], list[float]]:
     """The reward functions and weights of `method` (rlvr, rlcr, multi-rlvr, multi-rlcr), parsing under `rules`."""
     if method not in METHODS:
@@ -121,7 +122,7 @@ def build_rewards(
         raise ValueError(f"k must be at least 1, got {k}")
     fmt = with_rules(METHOD_FORMATS[method], rules)
     k = fmt.answers_per_completion(k)
-    funcs = [format_reward(fmt, k), correctness_reward(fmt, k, correctness)]
+    funcs = [format_reward(fmt, k), correctness_reward(fmt, k, correctness, duplicates_zero)]
     if fmt.has_confidence:
         funcs.append(brier_reward(fmt, k, require_sum_le_one))
     weights = [0.5] * len(funcs)

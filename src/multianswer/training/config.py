@@ -67,6 +67,10 @@ class MethodArgs:
     uniqueness_weight: float = field(
         default=0.0, metadata={"help": "Weight of an extra reward for distinct candidates (0 = off, as in the paper)."}
     )
+    duplicates_zero: bool | None = field(
+        default=None,
+        metadata={"help": "Correctness is 0 when candidates repeat (default: only in confidence formats, as the reference)."},
+    )
     require_analysis: bool = field(
         default=False,
         metadata={"help": "Confidence formats fail without a non-empty <analysis> block (the reference's rule; on in the paper configs)."},

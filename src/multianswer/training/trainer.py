@@ -173,7 +173,8 @@ def drop_long_prompts(dataset, tokenizer, max_tokens: int):
 def method_rewards(cfg: TrainConfig) -> tuple[list, list[float]]:
     """The reward functions and weights of the config's method."""
     m = cfg.method
-    return build_rewards(m.method, m.k, m.correctness, m.require_sum_le_one, m.uniqueness_weight, rules=m.format_rules())
+    return build_rewards(m.method, m.k, m.correctness, m.require_sum_le_one, m.uniqueness_weight, rules=m.format_rules(),
+                         duplicates_zero=m.duplicates_zero)
 
 
 def build_trainer(cfg: TrainConfig, args=None, warm_up: bool = True, rewards: tuple[list, list[float]] | None = None):
