@@ -68,7 +68,7 @@ def test_build_is_atomic_on_failure_and_keeps_a_concurrent_winner(tmp_path):
         raise RuntimeError("killed")
 
     with pytest.raises(RuntimeError):
-        models._build_atomically(target, broken)
+        models.build_atomically(target, broken)
     assert not target.exists() and list(target.parent.iterdir()) == []
 
     def racing(out: Path) -> None:  # another process finishes first
@@ -76,7 +76,7 @@ def test_build_is_atomic_on_failure_and_keeps_a_concurrent_winner(tmp_path):
         (target / "winner").write_text("1")
         (out / "loser").write_text("2")
 
-    assert models._build_atomically(target, racing) == target
+    assert models.build_atomically(target, racing) == target
     assert sorted(p.name for p in target.iterdir()) == ["winner"]
     assert [p.name for p in target.parent.iterdir()] == ["m"]
 

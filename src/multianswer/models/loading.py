@@ -57,7 +57,7 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: str | None = None) ->
 # ---------------------------------------------------------------------------- the cache
 
 
-def _build_atomically(target: Path, build: Callable[[Path], None]) -> Path:
+def build_atomically(target: Path, build: Callable[[Path], None]) -> Path:
     """Run build(tmp_dir), then rename tmp_dir to `target`; a concurrent winner is kept."""
     if target.is_dir():
         return target
@@ -114,7 +114,7 @@ BUILD_VERSION = {"smollm2": 1, "tiny": 2}  # part of the cache path: raise it wh
 def model_path(name: str) -> str:
     """The directory or hub id to load `name` from, building a built-in model's cache first."""
     if name in BUILTIN_MODELS:
-        return str(_build_atomically(cache_dir() / "models" / f"{name}-v{BUILD_VERSION[name]}", BUILTIN_MODELS[name]))
+        return str(build_atomically(cache_dir() / "models" / f"{name}-v{BUILD_VERSION[name]}", BUILTIN_MODELS[name]))
     local = Path(name).expanduser()
     if local.exists():
         return str(local)

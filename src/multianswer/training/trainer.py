@@ -177,16 +177,22 @@ def method_rewards(cfg: TrainConfig) -> tuple[list, list[float]]:
                          duplicates_zero=m.duplicates_zero)
 
 
+def method_prompts(cfg: TrainConfig):
+    """The method's format (carrying the parser rules the prompt states), the task, and candidates per completion."""
+    from multianswer.tasks import get_task
+
+    fmt = with_rules(METHOD_FORMATS[cfg.method.method], cfg.method.format_rules())
+    return fmt, get_task(cfg.data.task), fmt.answers_per_completion(cfg.method.k)
+
+
 def build_trainer(cfg: TrainConfig, args=None, warm_up: bool = True, rewards: tuple[list, list[float]] | None = None):
     """The GRPOTrainer for a resolved config, with our rewards (built here unless given), data set, LoRA and callbacks."""
     from multianswer.models.loading import load_model
-    from multianswer.tasks import get_task, to_grpo_dataset
+    from multianswer.tasks import to_grpo_dataset
 
-    m = cfg.method
     funcs, weights = rewards if rewards is not None else method_rewards(cfg)
     args = args if args is not None else grpo_config(cfg, weights)
-    fmt = with_rules(METHOD_FORMATS[m.method], m.format_rules())  # the prompt states the rules
-    task, k = get_task(cfg.data.task), fmt.answers_per_completion(m.k)
+    fmt, task, k = method_prompts(cfg)
     _check_fits_context(cfg, task, args.max_completion_length)  # first: a huge K builds gigabytes of prompts
     dataset = to_grpo_dataset(task, cfg.data.split, fmt, k, cfg.data.limit)
     eval_dataset = to_grpo_dataset(task, cfg.data.eval_split, fmt, k, cfg.data.eval_limit) if cfg.data.eval_split else None
@@ -278,24 +284,23 @@ def warn_single_process_launch(env: Mapping[str, str]) -> str | None:
 
 def save_warmed_base(cfg: TrainConfig, out: Path) -> Path:
     """Save to `out` the model after the format warm-up alone (where GRPO would start), LoRA merged in."""
-    from multianswer.models.loading import load_model
-    from multianswer.tasks import get_task, to_grpo_dataset
+    from multianswer.models.loading import build_atomically, load_model
+    from multianswer.tasks import to_grpo_dataset
 
     cfg = resolve(cfg)
-    fmt = with_rules(METHOD_FORMATS[cfg.method.method], cfg.method.format_rules())
-    task = get_task(cfg.data.task)
-    dataset = to_grpo_dataset(task, cfg.data.split, fmt, fmt.answers_per_completion(cfg.method.k), cfg.data.limit)
+    fmt, task, k = method_prompts(cfg)
+    dataset = to_grpo_dataset(task, cfg.data.split, fmt, k, cfg.data.limit)
     model, tokenizer = load_model(cfg.model.model, dtype=cfg.model.dtype, device="cpu")
     seed = grpo_config(cfg, method_rewards(cfg)[1]).seed
     model = _format_warmup(cfg, model, tokenizer, dataset, lora_config(cfg), seed)  # the same seed as train()
     if cfg.model.use_lora:
         model = model.merge_and_unload()
-    tmp = out.with_name(out.name + ".tmp")  # a killed save leaves no half-written model behind
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    tmp.rename(out)
-    return out
+
+    def save(folder: Path) -> None:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+
+    return build_atomically(out, save)  # a killed save leaves no half-written model behind
 
 
 def _save_final(trainer, cfg: TrainConfig, out: Path) -> str:
