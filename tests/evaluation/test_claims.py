@@ -102,6 +102,19 @@ def test_claims_json_and_table():
     assert "| · | best coverage any 3 answers reach" in table
 
 
+def test_oracle_ece_by_hand():
+    from multianswer.evaluation.claims import oracle_ece
+
+    # the top 2 of each case at its true probability; one pair per bin except [.5, .6), which holds
+    # both of the second case's (mean confidence .5, accuracy .5: no error)
+    cases = [({"a": 0.6, "b": 0.3, "c": 0.1}, "a"), ({"a": 0.5, "b": 0.5}, "b"), ({"x": 0.7, "y": 0.2, "z": 0.1}, "z")]
+    # pairs: (.6,1) (.3,0) (.5,0) (.5,1) (.7,0) (.2,0)
+    expected = (abs(1 - 0.6) + abs(0 - 0.3) + 2 * abs(0.5 - 0.5) + abs(0 - 0.7) + abs(0 - 0.2)) / 6
+    assert oracle_ece(cases, 2) == pytest.approx(expected)
+    rows = _by_id(oracle_rows("cases", _runs(), K, oracle=0.8, ece=0.04))
+    assert rows["d.oracle_ece"].value == 0.04 and rows["d.oracle_ece"].holds is None
+
+
 def test_oracle_coverage_sums_the_top_k_probabilities():
     from multianswer.evaluation.claims import oracle_coverage
 

@@ -17,21 +17,23 @@ from multianswer.evaluation.claims import (
     claims_table,
     kind_claims,
     oracle_coverage,
+    oracle_ece,
     oracle_rows,
     run_names,
 )
 from multianswer.evaluation.rundir import load_run
 
 
-def kind_oracle(task_name: str, k: int, limit: int | None) -> float | None:
-    """Mean oracle coverage@k over the evaluated questions, when the task knows their true distributions."""
+def kind_oracle(task_name: str, k: int, limit: int | None) -> tuple[float, float] | None:
+    """(mean oracle coverage@k, oracle ECE) over the evaluated questions, when the task knows their true distributions."""
     from multianswer.tasks import get_task
 
     examples = get_task(task_name).examples("test", limit)
     probabilities = [ex.metadata.get("probabilities") for ex in examples]
     if not examples or not all(probabilities):
         return None
-    return sum(oracle_coverage(p, k) for p in probabilities) / len(probabilities)
+    coverage = sum(oracle_coverage(p, k) for p in probabilities) / len(probabilities)
+    return coverage, oracle_ece([(p, ex.answers[0]) for p, ex in zip(probabilities, examples)], k)
 
 
 def effect_claims(eval_dir: Path, tasks: Sequence[str], k: int, limit: int | None) -> list[Claim]:
@@ -45,7 +47,7 @@ def effect_claims(eval_dir: Path, tasks: Sequence[str], k: int, limit: int | Non
         oracle = kind_oracle(task, k, limit)
         claims += kind_claims(task, runs, k, share, calibration=oracle is not None)
         if oracle is not None:
-            claims += oracle_rows(task, runs, k, oracle)
+            claims += oracle_rows(task, runs, k, *oracle)
     return claims
 
 

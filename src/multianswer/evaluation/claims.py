@@ -16,7 +16,9 @@ The claims (issue: "the paper's effect, shown"):
     c. calibration  multi-rlcr ECE <= 0.05 on the known-distribution kind, and below the base model's
                     stated confidences; its set Brier below the base's; its coverage >= base pass@K
     d. oracle       on the known-distribution kind: the best coverage any K answers reach (sum of
-                    the top-K true probabilities) and each run's share of it (a figure, not a claim)
+                    the top-K true probabilities) and each run's share of it; and the ECE of stating
+                    the true top-K probabilities on the same questions and drawn golds, the floor that
+                    sampling noise puts under claim c's ECE (figures, not claims)
 
 The thresholds are fixed here, before any run: nothing is tuned to make a claim hold.
 """
@@ -25,6 +27,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+
+from multianswer.core.metrics import expected_calibration_error
 
 TOKEN_RATIO_MAX = 0.6
 DISTINCT_SHARE_MIN = 0.95
@@ -56,6 +60,16 @@ def _check(value: float | None, reference: float | None, test) -> bool | None:
 def oracle_coverage(probabilities: Mapping[str, float], k: int) -> float:
     """The best chance any k distinct answers have of holding one draw: the sum of the top-k probabilities."""
     return sum(sorted(probabilities.values(), reverse=True)[:k])
+
+
+def oracle_ece(cases: Sequence[tuple[Mapping[str, float], str]], k: int) -> float:
+    """ECE of an oracle that states the true probabilities of the top-k answers, against each case's drawn gold."""
+    confidences, correct = [], []
+    for probabilities, gold in cases:
+        for answer in sorted(probabilities, key=probabilities.get, reverse=True)[:k]:
+            confidences.append(probabilities[answer])
+            correct.append(answer == gold)
+    return expected_calibration_error(confidences, correct)
 
 
 def all_distinct_share(question_diversity: Sequence[float | None], k: int) -> float | None:
@@ -99,9 +113,12 @@ def kind_claims(kind: str, runs: Mapping[str, dict], k: int, distinct_share: flo
     return rows
 
 
-def oracle_rows(kind: str, runs: Mapping[str, dict], k: int, oracle: float) -> list[Claim]:
-    """Claim d: the oracle coverage@K and each run's share of it (coverage, or pass@K for sampled runs)."""
+def oracle_rows(kind: str, runs: Mapping[str, dict], k: int, oracle: float, ece: float | None = None) -> list[Claim]:
+    """Claim d: the oracle coverage@K, each run's share of it (coverage, or pass@K for sampled runs), the oracle's ECE."""
     rows = [Claim("d.oracle", kind, f"best coverage any {k} answers reach (sum of top-{k} true probabilities)", oracle, None, None)]
+    if ece is not None:
+        rows.append(Claim("d.oracle_ece", kind, f"ECE of stating the true top-{k} probabilities (the noise floor of c.ece)",
+                          ece, None, None))
     for role, name in run_names(k).items():
         s = runs[name]
         got = s.get(f"pass@{k}") if name.endswith("-samples") else s.get("coverage")
