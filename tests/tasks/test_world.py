@@ -96,3 +96,19 @@ def test_warmup_answers_follow_the_weights_and_confidences_are_overconfident():
     assert stated_confidences(fake, ["a", "b", "a"], 3, 2.0, rng) == [0.8, 0.2, 0.0]  # a repeat states nothing
     even = type(example)("y", "q", ["a", "b"], metadata={"weights": {"a": 0.5, "b": 0.5}})
     assert sum(stated_confidences(even, ["a", "b"], 2, 1.0, rng)) <= 1.0  # 0.5 + 0.5 stays within 1
+    # two decimals: .36/.46 = .7826 -> .78, .09/.46 = .1957 -> .2, .01/.46 = .0217 -> .02
+    assert stated_confidences(fake, ["a", "b", "c"], 3, 2.0, rng, decimals=2) == [0.78, 0.2, 0.02]
+    thirds = type(example)("z", "q", ["a", "b", "c"], metadata={"weights": {"a": 1 / 3, "b": 1 / 3, "c": 1 / 3}})
+    assert stated_confidences(thirds, ["a", "b", "c"], 3, 1.0, rng, decimals=2) == [0.33, 0.33, 0.33]
+
+
+def test_warmup_answer_sets_are_the_top_k_most_likely_first():
+    example = get_task("world-cases").examples("test", 1)[0]
+    weights = example.metadata["probabilities"]
+    rng = random.Random(0)
+    top3 = sorted(weights, key=weights.get, reverse=True)[:3]
+    for top_answers in (True, False):
+        args = DemoWarmupArgs(wrong_rate=0.0, duplicate_rate=0.0, top_answers=top_answers)
+        sets = [parse_completion(warmup_completion(example, AnswerFormat.MULTI, 3, args, rng), "multi", 3).answers for _ in range(200)]
+        assert all(len(set(answers)) == 3 for answers in sets)
+        assert (all(list(answers) == top3 for answers in sets)) is top_answers  # drawn by weight: not always the top 3

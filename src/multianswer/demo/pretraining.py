@@ -1,13 +1,14 @@
 """Warm-up data for the demo's base model: imperfect answers drawn from the gold.
 
 A model made on the spot knows nothing, so the demo fine-tunes it briefly on completions
-written from a task's gold answers (plus noise), in all four formats: this is its
-pre-training, and a task's `pretrain` split (the toy world's) is what it learns from. The
+written from a task's gold answers (plus noise), in the formats it will be asked in: this is
+its pre-training, and a task's `pretrain` split (the toy world's) is what it learns from. The
 targets are deliberately imperfect, like an instruction model's: single answers are drawn
 from the valid answers by their weights (so the model spreads probability over them
-unevenly), some candidates are wrong, some answer sets repeat a candidate, and the stated
-confidences are overconfident (the squared weights, renormalised) or, where the task knows
-no weights, uninformative. RL has to fix exactly those things.
+unevenly and its K samples repeat), asked for K answers it lists its K best guesses in order,
+some candidates are wrong, some answer sets repeat a candidate, and the stated confidences
+are overconfident (the squared weights, renormalised) or, where the task knows no weights,
+uninformative. RL has to fix exactly those things.
 
 (`multianswer.training.format_warmup` is the task-agnostic format warm-up of `multianswer train`; it
 also provides the supervised loop used here.)
@@ -36,7 +37,10 @@ class DemoWarmupArgs:
     wrong_rate: float = 0.2  # share of candidates replaced by a wrong answer
     duplicate_rate: float = 0.05  # share of answer sets that repeat a candidate
     overconfidence: float = 2.0  # stated confidence ∝ weight ** this (1: calibrated on the weights)
+    top_answers: bool = True  # multi-answer targets: the K most likely answers, most likely first (else K drawn by weight)
+    decimals: int = 2  # of the stated confidences (one decimal cannot say 0.05: a rare answer reads 0)
     seed: int = 0
+    formats: tuple[AnswerFormat, ...] = tuple(AnswerFormat)  # taught in equal shares
 
 
 def answer_weights(example: Example) -> dict[str, float] | None:
@@ -68,36 +72,44 @@ def _wrong_answer(answer: str, example: Example, rng: random.Random) -> str:
     return rng.choice(others or ["purple", "none", "0"])
 
 
-def stated_confidences(example: Example, answers: list[str], n: int, sharpen: float, rng: random.Random) -> list[float]:
-    """Confidences an overconfident model states: weight ** sharpen renormalised, to one decimal; else random."""
+def stated_confidences(example: Example, answers: list[str], n: int, sharpen: float, rng: random.Random,
+                       decimals: int = 1) -> list[float]:
+    """Confidences an overconfident model states: weight ** sharpen renormalised, to `decimals`; else random."""
     weights = answer_weights(example)
     if not weights:  # uninformative: the model learns to write numbers, not what they mean
         return sorted((round(rng.uniform(0.05, 0.95 / n), 2) for _ in range(n)), reverse=True)
     total = sum(w**sharpen for w in weights.values())
-    stated = [round(weights.get(a, 0.0) ** sharpen / total, 1) for a in dict.fromkeys(answers)]
+    stated = [round(weights.get(a, 0.0) ** sharpen / total, decimals) for a in dict.fromkeys(answers)]
     stated += [0.0] * (len(answers) - len(stated))  # a repeated candidate states nothing more
-    while sum(stated) > 1.0 + 1e-9:  # rounding up may pass 1: take a tenth off the largest
+    while sum(stated) > 1.0 + 1e-9:  # rounding up may pass 1: take one unit of the last decimal off the largest
         top = stated.index(max(stated))
-        stated[top] = round(stated[top] - 0.1, 1)
+        stated[top] = round(stated[top] - 10**-decimals, decimals)
     return stated
 
 
 def warmup_completion(example: Example, fmt: AnswerFormat, k: int, args: DemoWarmupArgs, rng: random.Random) -> str:
     """One imperfect target completion for `example` in format `fmt`."""
     n = fmt.answers_per_completion(k)
-    answers = _sample_answers(example, n, rng)
+    weights = answer_weights(example)
+    if n > 1 and args.top_answers and weights:
+        # ranked as the prompt asks: what an LM asked for its K best guesses writes; K draws would leave the
+        # 2nd and 3rd answers random, and the tiny model then learns no rank but the 1st and repeats it
+        answers = sorted(weights, key=weights.get, reverse=True)[:n]
+        answers += [answers[0]] * (n - len(answers))
+    else:
+        answers = _sample_answers(example, n, rng)
     if not example.metadata.get("probabilities"):  # a draw's every item can be right: nothing to make wrong
         answers = [_wrong_answer(a, example, rng) if rng.random() < args.wrong_rate else a for a in answers]
     if n > 1 and rng.random() < args.duplicate_rate:
         answers[-1] = answers[0]
-    confidences = stated_confidences(example, answers, n, args.overconfidence, rng) if fmt.has_confidence else None
+    confidences = stated_confidences(example, answers, n, args.overconfidence, rng, args.decimals) if fmt.has_confidence else None
     # a leading space makes " purple" in an answer the same token as in "5 purple, 9 orange":
     # copying from the question is then one lookup for a tiny model (the parser strips it)
     return format_completion([" " + a for a in answers], fmt, confidences, think=rng.choice(THINKS))
 
 
 def warmup_pairs(tasks: Sequence[Task], n: int, args: DemoWarmupArgs) -> list[tuple[list[dict], str]]:
-    """`n` (prompt messages, target completion) pairs over `tasks` and all four formats."""
+    """`n` (prompt messages, target completion) pairs over `tasks` and `args.formats`."""
     rng = random.Random(args.seed)
     # a task's pre-training split where it has one (the world's); lazy: only drawn examples are built
     pools = [task.load("pretrain" if "pretrain" in task.splits else "train") for task in tasks]
@@ -105,7 +117,7 @@ def warmup_pairs(tasks: Sequence[Task], n: int, args: DemoWarmupArgs) -> list[tu
     for i in range(n):
         task, pool = tasks[i % len(tasks)], pools[i % len(tasks)]
         example = pool[rng.randrange(len(pool))]
-        fmt = rng.choice(list(AnswerFormat))
+        fmt = rng.choice(args.formats)
         k = fmt.answers_per_completion(args.k)
         pairs.append((prompt_messages(example, task, fmt, k), warmup_completion(example, fmt, k, args, rng)))
     return pairs
