@@ -35,8 +35,8 @@ def main() -> None:
     pairs = warmup_pairs([get_task("world-sets"), get_task("world-cases")], 64, DemoWarmupArgs())
     prompt = tokenizer.apply_chat_template(pairs[0][0], tokenize=False, add_generation_prompt=True)
     ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    steps = PRESETS["tiny"].warmup_steps
-    print(f"prompt: {len(ids)} tokens; the tiny demo model's warm-up: {steps} steps of 16 examples")
+    steps, demo_batch = PRESETS["tiny"].warmup_steps, DemoWarmupArgs().batch_size
+    print(f"prompt: {len(ids)} tokens; the tiny demo model's warm-up: {steps} steps of {demo_batch} examples")
     for batch in args.batch_sizes:
         start = time.perf_counter()
         format_warmup(model, tokenizer, pairs, args.steps, 1e-3, batch, 0, False)
@@ -45,9 +45,9 @@ def main() -> None:
         with torch.no_grad():
             model(torch.tensor([ids] * batch))
         forward = time.perf_counter() - start
-        hours = per_step * steps * 16 / batch / 3600
+        hours = per_step * steps * demo_batch / batch / 3600
         print(f"batch {batch:>3}: {per_step:6.1f} s per step = {per_step / forward:4.1f}x one forward pass of the prompts "
-              f"({forward:.2f} s); the warm-up's {steps * 16} examples: {hours:.1f} h")
+              f"({forward:.2f} s); the warm-up's {steps * demo_batch} examples: {hours:.1f} h")
 
 
 if __name__ == "__main__":

@@ -92,8 +92,8 @@ def test_warmup_answers_follow_the_weights_and_confidences_are_overconfident():
     assert all(MATCH([a], example.answers)[0] for a in counts)
     # weights .6/.3/.1 squared and renormalised: .36/.46, .09/.46, .01/.46 -> 0.8, 0.2, 0.0
     fake = type(example)("x", "q", ["a", "b", "c"], metadata={"weights": {"a": 0.6, "b": 0.3, "c": 0.1}})
-    assert stated_confidences(fake, ["a", "b", "c"], 3, 2.0, rng) == [0.8, 0.2, 0.0]
-    assert stated_confidences(fake, ["a", "b", "a"], 3, 2.0, rng) == [0.8, 0.2, 0.0]  # a repeat states nothing
+    assert stated_confidences(fake, ["a", "b", "c"], 3, 2.0, rng, decimals=1) == [0.8, 0.2, 0.0]
+    assert stated_confidences(fake, ["a", "b", "a"], 3, 2.0, rng, decimals=1) == [0.8, 0.2, 0.0]  # a repeat states nothing
     even = type(example)("y", "q", ["a", "b"], metadata={"weights": {"a": 0.5, "b": 0.5}})
     assert sum(stated_confidences(even, ["a", "b"], 2, 1.0, rng)) <= 1.0  # 0.5 + 0.5 stays within 1
     # two decimals: .36/.46 = .7826 -> .78, .09/.46 = .1957 -> .2, .01/.46 = .0217 -> .02

@@ -47,14 +47,14 @@ class DemoPreset:
     max_completion_length: int = 48
     format_warmup_steps: int = 0  # `multianswer train`'s format warm-up, for a base that never writes the format
     hidden_size: int = 128  # of the tiny model made here
-    correctness: str = "any"  # Multi-RLVR's correctness term: 'any' right, or 'count' of distinct right / K
+    multi_rlvr_correctness: str = "any"  # 'any' right, or 'count' of distinct right / K (Multi-RLCR keeps 'any')
     duplicates_zero: bool | None = None  # repeated candidates earn no correctness (None: confidence formats only, as the reference)
     num_layers: int = 3
     grpo: dict = field(default_factory=dict)  # any other GRPOConfig field
 
 
 PRESETS = {
-    "tiny": DemoPreset(warmup_steps=1600, rl_steps=100, correctness="count", duplicates_zero=True, eval_questions=100, learning_rate=5e-4, use_lora=False),
+    "tiny": DemoPreset(warmup_steps=1600, rl_steps=100, multi_rlvr_correctness="count", duplicates_zero=True, eval_questions=100, learning_rate=5e-4, use_lora=False),
     "smollm2": DemoPreset(
         warmup_steps=0, rl_steps=60, eval_questions=50, learning_rate=2e-5, use_lora=True,
         num_generations=4, prompts_per_step=2, max_completion_length=96, format_warmup_steps=16,
@@ -154,7 +154,7 @@ def rl_config(base: str, method: str, out: Path, args: DemoArgs, preset: DemoPre
         # as much for "wind, wind, wind" as for three different right answers) and, as the reference already does
         # for Multi-RLCR, repeated candidates earn no correctness (its enforceUniqueness). With the paper's defaults
         # ('any', repeats allowed) seed 0 left 0.68-0.80 of multi-rlvr's answer sets distinct (claim b: >= 0.95).
-        method=MethodArgs(method=method, k=args.k, correctness=preset.correctness if method == "multi-rlvr" else "any",
+        method=MethodArgs(method=method, k=args.k, correctness=preset.multi_rlvr_correctness if method == "multi-rlvr" else "any",
                           duplicates_zero=preset.duplicates_zero),
         data=DataArgs(task=TRAIN_TASK),
         log=LogArgs(console_metrics=False),

@@ -73,7 +73,7 @@ def _wrong_answer(answer: str, example: Example, rng: random.Random) -> str:
 
 
 def stated_confidences(example: Example, answers: list[str], n: int, sharpen: float, rng: random.Random,
-                       decimals: int = 1) -> list[float]:
+                       decimals: int = 2) -> list[float]:
     """Confidences an overconfident model states: weight ** sharpen renormalised, to `decimals`; else random."""
     weights = answer_weights(example)
     if not weights:  # uninformative: the model learns to write numbers, not what they mean
