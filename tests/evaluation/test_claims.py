@@ -120,3 +120,16 @@ def test_oracle_coverage_sums_the_top_k_probabilities():
 
     assert oracle_coverage({"a": 0.1, "b": 0.5, "c": 0.15, "d": 0.25}, 2) == pytest.approx(0.75)
     assert oracle_coverage({"a": 0.6, "b": 0.4}, 3) == pytest.approx(1.0)
+
+
+def test_confidence_gap_by_hand():
+    from multianswer.evaluation.claims import confidence_gap
+
+    truth = {"pox": 0.5, "rot": 0.3, "itch": 0.2}
+    # " Pox" reads as pox; "murk" has true probability 0
+    sets = [([" Pox", "rot", "murk"], [0.7, 0.2, 0.1], truth), (["itch"], [0.2], truth)]
+    assert confidence_gap(sets) == pytest.approx((0.2 + 0.1 + 0.1 + 0.0) / 4)
+    assert confidence_gap([]) is None
+    rows = _by_id(oracle_rows("cases", _runs(), K, oracle=0.8, gaps={"base_conf": 0.2, "multi_rlcr": 0.1}))
+    assert rows["d.gap.multi_rlcr"].value == 0.1 and rows["d.gap.multi_rlcr"].holds is None
+    assert rows["d.gap.base_conf"].statement.startswith("base-multi-conf: ")

@@ -15,6 +15,7 @@ from multianswer.evaluation.claims import (
     all_distinct_share,
     claims_json,
     claims_table,
+    confidence_gap,
     kind_claims,
     oracle_coverage,
     oracle_ece,
@@ -22,18 +23,29 @@ from multianswer.evaluation.claims import (
     run_names,
 )
 from multianswer.evaluation.rundir import load_run
+from multianswer.tasks.base import Example
 
 
-def kind_oracle(task_name: str, k: int, limit: int | None) -> tuple[float, float] | None:
-    """(mean oracle coverage@k, oracle ECE) over the evaluated questions, when the task knows their true distributions."""
+def known_distributions(task_name: str, limit: int | None) -> list[Example] | None:
+    """The evaluated questions, when the task knows each one's true answer distribution (else None)."""
     from multianswer.tasks import get_task
 
     examples = get_task(task_name).examples("test", limit)
-    probabilities = [ex.metadata.get("probabilities") for ex in examples]
-    if not examples or not all(probabilities):
-        return None
+    return examples if examples and all(ex.metadata.get("probabilities") for ex in examples) else None
+
+
+def kind_oracle(examples: Sequence[Example], k: int) -> tuple[float, float]:
+    """(mean oracle coverage@k, oracle ECE) over questions with known distributions."""
+    probabilities = [ex.metadata["probabilities"] for ex in examples]
     coverage = sum(oracle_coverage(p, k) for p in probabilities) / len(probabilities)
     return coverage, oracle_ece([(p, ex.answers[0]) for p, ex in zip(probabilities, examples)], k)
+
+
+def stated_gap(rows: Sequence[dict], truth: dict[str, dict[str, float]]) -> float | None:
+    """`confidence_gap` of a run's rows: every stated confidence of a well-formed answer set against the truth."""
+    sets = [(c["answers"], c["confidences"], truth[row["id"]])
+            for row in rows if row["id"] in truth for c in row["completions"] if c["format_ok"] and c["confidences"]]
+    return confidence_gap(sets)
 
 
 def effect_claims(eval_dir: Path, tasks: Sequence[str], k: int, limit: int | None) -> list[Claim]:
@@ -44,10 +56,12 @@ def effect_claims(eval_dir: Path, tasks: Sequence[str], k: int, limit: int | Non
         runs = {name: summary for name, (summary, _) in loaded.items()}
         multi_rows = loaded["multi-rlvr"][1]
         share = all_distinct_share([row["metrics"].get("diversity") for row in multi_rows], k)
-        oracle = kind_oracle(task, k, limit)
-        claims += kind_claims(task, runs, k, share, calibration=oracle is not None)
-        if oracle is not None:
-            claims += oracle_rows(task, runs, k, *oracle)
+        known = known_distributions(task, limit)
+        claims += kind_claims(task, runs, k, share, calibration=known is not None)
+        if known is not None:
+            truth = {ex.id: ex.metadata["probabilities"] for ex in known}
+            gaps = {role: stated_gap(loaded[run_names(k)[role]][1], truth) for role in ("base_conf", "multi_rlcr")}
+            claims += oracle_rows(task, runs, k, *kind_oracle(known, k), gaps=gaps)
     return claims
 
 

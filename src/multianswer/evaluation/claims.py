@@ -18,7 +18,9 @@ The claims (issue: "the paper's effect, shown"):
     d. oracle       on the known-distribution kind: the best coverage any K answers reach (sum of
                     the top-K true probabilities) and each run's share of it; and the ECE of stating
                     the true top-K probabilities on the same questions and drawn golds, the floor that
-                    sampling noise puts under claim c's ECE (figures, not claims)
+                    sampling noise puts under claim c's ECE; and, for the runs that state confidences, the
+                    mean gap between each stated confidence and its candidate's true probability, which
+                    measures calibration without that noise (figures, not claims)
 
 The thresholds are fixed here, before any run: nothing is tuned to make a claim hold.
 """
@@ -28,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
+from multianswer.core.matching import normalize_answer
 from multianswer.core.metrics import expected_calibration_error
 
 TOKEN_RATIO_MAX = 0.6
@@ -72,6 +75,15 @@ def oracle_ece(cases: Sequence[tuple[Mapping[str, float], str]], k: int) -> floa
     return expected_calibration_error(confidences, correct)
 
 
+def confidence_gap(answer_sets: Sequence[tuple[Sequence[str], Sequence[float], Mapping[str, float]]]) -> float | None:
+    """Mean |stated confidence − true probability| over every stated candidate of (answers, confidences, truth) sets."""
+    gaps = []
+    for answers, confidences, probabilities in answer_sets:
+        truth = {normalize_answer(a): p for a, p in probabilities.items()}
+        gaps += [abs(c - truth.get(normalize_answer(a), 0.0)) for a, c in zip(answers, confidences)]
+    return sum(gaps) / len(gaps) if gaps else None
+
+
 def all_distinct_share(question_diversity: Sequence[float | None], k: int) -> float | None:
     """Share of questions whose answer set holds k distinct candidates (a broken format counts as not)."""
     if not question_diversity:
@@ -113,8 +125,10 @@ def kind_claims(kind: str, runs: Mapping[str, dict], k: int, distinct_share: flo
     return rows
 
 
-def oracle_rows(kind: str, runs: Mapping[str, dict], k: int, oracle: float, ece: float | None = None) -> list[Claim]:
-    """Claim d: the oracle coverage@K, each run's share of it (coverage, or pass@K for sampled runs), the oracle's ECE."""
+def oracle_rows(kind: str, runs: Mapping[str, dict], k: int, oracle: float, ece: float | None = None,
+                gaps: Mapping[str, float | None] | None = None) -> list[Claim]:
+    """Claim d: the oracle coverage@K, each run's share of it (coverage, or pass@K for sampled runs), the oracle's ECE,
+    and `gaps` ({role: `confidence_gap`}) of the runs that state confidences."""
     rows = [Claim("d.oracle", kind, f"best coverage any {k} answers reach (sum of top-{k} true probabilities)", oracle, None, None)]
     if ece is not None:
         rows.append(Claim("d.oracle_ece", kind, f"ECE of stating the true top-{k} probabilities (the noise floor of c.ece)",
@@ -124,6 +138,9 @@ def oracle_rows(kind: str, runs: Mapping[str, dict], k: int, oracle: float, ece:
         got = s.get(f"pass@{k}") if name.endswith("-samples") else s.get("coverage")
         share = got / oracle if got is not None and oracle else None
         rows.append(Claim(f"d.share.{role}", kind, f"{name}: share of the oracle", share, None, None))
+    for role, gap in (gaps or {}).items():
+        rows.append(Claim(f"d.gap.{role}", kind, f"{run_names(k)[role]}: mean |stated confidence - true probability|",
+                          gap, None, None))
     return rows
 
 
