@@ -139,7 +139,7 @@ def oracle_rows(kind: str, runs: Mapping[str, dict], k: int, oracle: float, ece:
         share = got / oracle if got is not None and oracle else None
         rows.append(Claim(f"d.share.{role}", kind, f"{name}: share of the oracle", share, None, None))
     for role, gap in (gaps or {}).items():
-        rows.append(Claim(f"d.gap.{role}", kind, f"{run_names(k)[role]}: mean |stated confidence - true probability|",
+        rows.append(Claim(f"d.gap.{role}", kind, f"{run_names(k)[role]}: mean gap between stated confidence and true probability",
                           gap, None, None))
     return rows
 
