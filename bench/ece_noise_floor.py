@@ -16,21 +16,16 @@ import argparse
 import random
 import statistics
 
-from multianswer.core.metrics import expected_calibration_error
-from multianswer.evaluation.claims import ECE_MAX
+from multianswer.evaluation.claims import ECE_MAX, oracle_ece
 from multianswer.tasks import get_task
+from multianswer.tasks.procedural import draw
 
 
 def calibrated_ece(distributions: list[dict[str, float]], k: int, draws: int, rng: random.Random) -> float:
-    """ECE of stating the true top-k probabilities (two decimals) against `draws` fresh golds per question."""
-    confidences, correct = [], []
-    for probabilities in distributions:
-        top = sorted(probabilities, key=probabilities.get, reverse=True)[:k]
-        for _ in range(draws):
-            gold = rng.choices(list(probabilities), list(probabilities.values()))[0]
-            confidences += [round(probabilities[a], 2) for a in top]
-            correct += [a == gold for a in top]
-    return expected_calibration_error(confidences, correct)
+    """ECE of stating the true top-k probabilities (two decimals, as the demo's models write them) against
+    `draws` fresh golds per question."""
+    cases = [(probabilities, draw(probabilities, rng)) for probabilities in distributions for _ in range(draws)]
+    return oracle_ece(cases, k, decimals=2)
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ def test_a_certain_answer_leaves_no_noise():
     assert noise.calibrated_ece([{"a": 1.0, "b": 0.0, "c": 0.0}], 3, 5, random.Random(0)) == 0.0
 
 
-def test_more_draws_per_question_lower_the_floor(capsys):
+def test_more_draws_per_question_lower_the_floor():
     from multianswer.tasks import get_task
 
     distributions = [ex.metadata["probabilities"] for ex in get_task("world-cases").examples("test", 100)]

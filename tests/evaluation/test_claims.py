@@ -111,6 +111,9 @@ def test_oracle_ece_by_hand():
     # pairs: (.6,1) (.3,0) (.5,0) (.5,1) (.7,0) (.2,0)
     expected = (abs(1 - 0.6) + abs(0 - 0.3) + 2 * abs(0.5 - 0.5) + abs(0 - 0.7) + abs(0 - 0.2)) / 6
     assert oracle_ece(cases, 2) == pytest.approx(expected)
+    # to one decimal: .6 .3 | .5 .5 | .7 .2 are already one decimal, so the same figure
+    assert oracle_ece(cases, 2, decimals=1) == pytest.approx(expected)
+    assert oracle_ece([({"a": 0.64, "b": 0.36}, "a")], 1, decimals=1) == pytest.approx(abs(1 - 0.6))
     rows = _by_id(oracle_rows("cases", _runs(), K, oracle=0.8, ece=0.04))
     assert rows["d.oracle_ece"].value == 0.04 and rows["d.oracle_ece"].holds is None
 

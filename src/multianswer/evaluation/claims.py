@@ -65,12 +65,14 @@ def oracle_coverage(probabilities: Mapping[str, float], k: int) -> float:
     return sum(sorted(probabilities.values(), reverse=True)[:k])
 
 
-def oracle_ece(cases: Sequence[tuple[Mapping[str, float], str]], k: int) -> float:
-    """ECE of an oracle that states the true probabilities of the top-k answers, against each case's drawn gold."""
+def oracle_ece(cases: Sequence[tuple[Mapping[str, float], str]], k: int, decimals: int | None = None) -> float:
+    """ECE of an oracle that states the true probabilities of the top-k answers (rounded to `decimals`, if given),
+    against each case's drawn gold."""
     confidences, correct = [], []
     for probabilities, gold in cases:
         for answer in sorted(probabilities, key=probabilities.get, reverse=True)[:k]:
-            confidences.append(probabilities[answer])
+            p = probabilities[answer]
+            confidences.append(p if decimals is None else round(p, decimals))
             correct.append(answer == gold)
     return expected_calibration_error(confidences, correct)
 
