@@ -41,3 +41,11 @@ def test_single_answers_to_draws_follow_the_stated_odds():
                      for _ in range(4000))
     for item, p in example.metadata["probabilities"].items():
         assert abs(counts[item] / 4000 - p) < 0.03
+
+
+def test_world_warmup_targets_are_fixed_by_the_seed():
+    # the drawn answer sets are the same on every run with one seed, and another seed draws others
+    tasks = [get_task("world-sets"), get_task("world-cases")]
+    first = warmup_pairs(tasks, 60, DemoWarmupArgs(k=3, seed=4))
+    assert first == warmup_pairs(tasks, 60, DemoWarmupArgs(k=3, seed=4))
+    assert first != warmup_pairs(tasks, 60, DemoWarmupArgs(k=3, seed=5))

@@ -1,3 +1,4 @@
+import itertools
 import math
 import random
 from collections import Counter
@@ -102,13 +103,49 @@ def test_warmup_answers_follow_the_weights_and_confidences_are_overconfident():
     assert stated_confidences(thirds, ["a", "b", "c"], 3, 1.0, rng, decimals=2) == [0.33, 0.33, 0.33]
 
 
-def test_warmup_answer_sets_are_the_top_k_most_likely_first():
+def _first_two_three(p: dict[str, float], a: str, b: str, c: str) -> float:
+    """Chance that three draws by weight without replacement come out a, b, c in that order."""
+    return p[a] * p[b] / (1 - p[a]) * p[c] / (1 - p[a] - p[b])
+
+
+def test_warmup_answer_sets_are_k_draws_by_weight_not_the_top_k():
+    # asked for 3, the warm-up writes 3 distinct draws by weight in the order drawn: the first candidate is each
+    # illness as often as its true probability, the second as often as a second draw without replacement, and
+    # the set is the true top 3 only as often as three draws give exactly those three
     example = get_task("world-cases").examples("test", 1)[0]
-    weights = example.metadata["probabilities"]
+    p = example.metadata["probabilities"]
+    args = DemoWarmupArgs(wrong_rate=0.0, duplicate_rate=0.0)
     rng = random.Random(0)
-    top3 = sorted(weights, key=weights.get, reverse=True)[:3]
-    for top_answers in (True, False):
-        args = DemoWarmupArgs(wrong_rate=0.0, duplicate_rate=0.0, top_answers=top_answers)
-        sets = [parse_completion(warmup_completion(example, AnswerFormat.MULTI, 3, args, rng), "multi", 3).answers for _ in range(200)]
-        assert all(len(set(answers)) == 3 for answers in sets)
-        assert (all(list(answers) == top3 for answers in sets)) is top_answers  # drawn by weight: not always the top 3
+    n = 4000
+    sets = [parse_completion(warmup_completion(example, AnswerFormat.MULTI, 3, args, rng), "multi", 3).answers for _ in range(n)]
+    assert all(len(set(answers)) == 3 for answers in sets)
+    first, second = Counter(s[0] for s in sets), Counter(s[1] for s in sets)
+    for d in p:
+        assert abs(first[d] / n - p[d]) < 0.03
+        assert abs(second[d] / n - sum(p[a] * p[d] / (1 - p[a]) for a in p if a != d)) < 0.03
+    top3 = sorted(p, key=p.get, reverse=True)[:3]
+    in_order = sum(list(s) == top3 for s in sets) / n
+    as_a_set = sum(set(s) == set(top3) for s in sets) / n
+    assert abs(in_order - _first_two_three(p, *top3)) < 0.03
+    assert abs(as_a_set - sum(_first_two_three(p, *order) for order in itertools.permutations(top3))) < 0.03
+    assert as_a_set < 0.8  # not always the top 3 (it was, in every target, before)
+
+
+def test_warmup_confidences_follow_the_drawn_candidates():
+    # each candidate states its own overconfident figure (its squared probability, renormalised, two decimals)
+    # wherever it was drawn, so the sets are not ranked by confidence; the sum stays within 1
+    example = get_task("world-cases").examples("test", 1)[0]
+    p = example.metadata["probabilities"]
+    total = sum(v**2 for v in p.values())
+    args = DemoWarmupArgs(wrong_rate=0.0, duplicate_rate=0.0)
+    rng = random.Random(1)
+    parsed = [parse_completion(warmup_completion(example, AnswerFormat.MULTI_CONF, 3, args, rng), "multi-conf", 3)
+              for _ in range(300)]
+    for got in parsed:
+        assert got.format_ok and sum(got.confidences) <= 1.0 + 1e-9
+        for answer, confidence in zip(got.answers, got.confidences):
+            assert abs(confidence - p[answer] ** 2 / total) <= 0.011  # rounding, or one unit off to keep the sum <= 1
+    assert any(list(got.confidences) != sorted(got.confidences, reverse=True) for got in parsed)
+    # a repeat in the middle states nothing, and the candidates after it keep their own figures
+    fake = type(example)("x", "q", ["a", "b", "c"], metadata={"weights": {"a": 0.6, "b": 0.3, "c": 0.1}})
+    assert stated_confidences(fake, ["b", "b", "a"], 3, 2.0, rng, decimals=1) == [0.2, 0.0, 0.8]

@@ -5,10 +5,12 @@ written from a task's gold answers (plus noise), in the formats it will be asked
 its pre-training, and a task's `pretrain` split (the toy world's) is what it learns from. The
 targets are deliberately imperfect, like an instruction model's: single answers are drawn
 from the valid answers by their weights (so the model spreads probability over them
-unevenly and its K samples repeat), asked for K answers it lists its K best guesses in order,
-some candidates are wrong, some answer sets repeat a candidate, and the stated confidences
-are overconfident (the squared weights, renormalised) or, where the task knows no weights,
-uninformative. RL has to fix exactly those things.
+unevenly and its K samples repeat), asked for K answers it writes K distinct draws by weight in
+the order drawn (what a model that knows each answer's single-answer frequency would write: not
+the K most likely, so asking alone does not give the best answer sets), some candidates are
+wrong, some answer sets repeat a candidate, and the stated confidences are overconfident (the
+squared weights, renormalised) or, where the task knows no weights, uninformative. RL has to
+fix exactly those things.
 
 (`multianswer.training.format_warmup` is the task-agnostic format warm-up of `multianswer train`; it
 also provides the supervised loop used here.)
@@ -37,7 +39,6 @@ class DemoWarmupArgs:
     wrong_rate: float = 0.2  # share of candidates replaced by a wrong answer
     duplicate_rate: float = 0.05  # share of answer sets that repeat a candidate
     overconfidence: float = 2.0  # stated confidence ∝ weight ** this (1: calibrated on the weights)
-    top_answers: bool = True  # multi-answer targets: the K most likely answers, most likely first (else K drawn by weight)
     decimals: int = 2  # of the stated confidences (one decimal cannot say 0.05: a rare answer reads 0)
     seed: int = 0
     formats: tuple[AnswerFormat, ...] = tuple(AnswerFormat)  # taught in equal shares
@@ -79,8 +80,9 @@ def stated_confidences(example: Example, answers: list[str], n: int, sharpen: fl
     if not weights:  # uninformative: the model learns to write numbers, not what they mean
         return sorted((round(rng.uniform(0.05, 0.95 / n), 2) for _ in range(n)), reverse=True)
     total = sum(w**sharpen for w in weights.values())
-    stated = [round(weights.get(a, 0.0) ** sharpen / total, decimals) for a in dict.fromkeys(answers)]
-    stated += [0.0] * (len(answers) - len(stated))  # a repeated candidate states nothing more
+    # each candidate in its place; a repeated candidate states nothing more
+    stated = [0.0 if a in answers[:i] else round(weights.get(a, 0.0) ** sharpen / total, decimals)
+              for i, a in enumerate(answers)]
     while sum(stated) > 1.0 + 1e-9:  # rounding up may pass 1: take one unit of the last decimal off the largest
         top = stated.index(max(stated))
         stated[top] = round(stated[top] - 10**-decimals, decimals)
@@ -90,14 +92,9 @@ def stated_confidences(example: Example, answers: list[str], n: int, sharpen: fl
 def warmup_completion(example: Example, fmt: AnswerFormat, k: int, args: DemoWarmupArgs, rng: random.Random) -> str:
     """One imperfect target completion for `example` in format `fmt`."""
     n = fmt.answers_per_completion(k)
-    weights = answer_weights(example)
-    if n > 1 and args.top_answers and weights:
-        # ranked as the prompt asks: what an LM asked for its K best guesses writes; K draws would leave the
-        # 2nd and 3rd answers random, and the tiny model then learns no rank but the 1st and repeats it
-        answers = sorted(weights, key=weights.get, reverse=True)[:n]
-        answers += [answers[0]] * (n - len(answers))
-    else:
-        answers = _sample_answers(example, n, rng)
+    # asked for K: K distinct draws by weight, in the order drawn, not the true top K. The warm-up teaches the
+    # world (each answer's frequency), not the best answer sets: what asking alone gives is left for RL to improve
+    answers = _sample_answers(example, n, rng)
     if not example.metadata.get("probabilities"):  # a draw's every item can be right: nothing to make wrong
         answers = [_wrong_answer(a, example, rng) if rng.random() < args.wrong_rate else a for a in answers]
     if n > 1 and rng.random() < args.duplicate_rate:
