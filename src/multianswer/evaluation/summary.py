@@ -112,14 +112,32 @@ def _percentile_ci(samples: list[float]) -> list[float] | None:
     return [float(lo), float(hi)]
 
 
+def bootstrap_draws(n: int, n_bootstrap: int, seed: int):
+    """`n_bootstrap` resamples (with replacement) of `n` question indices as an (n_bootstrap, n) array; None if either is 0."""
+    import numpy as np
+
+    return np.random.default_rng(seed).integers(0, n, size=(n_bootstrap, n)) if n and n_bootstrap else None
+
+
+def mean_ci(values: Sequence[float | None], draws) -> list[float] | None:
+    """Percentile 95% interval of the mean of per-question `values` (None skipped) over the resamples `draws`."""
+    import numpy as np
+
+    array = np.array([np.nan if v is None else v for v in values], dtype=float)
+    if draws is None or np.all(np.isnan(array)):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "mean of empty slice": a resample of all-None
+        boot = np.nanmean(array[draws], axis=1)
+    return _percentile_ci(boot.tolist())
+
+
 def summarize_run(rows: Sequence[dict], run: dict, n_bootstrap: int = 1000, seed: int = 0) -> dict:
     """The summary of an evaluation: `run` (its settings), every metric's mean over questions, bootstrap 95% CIs.
 
     Rows are put in task order first, so the result does not depend on the order they were
     written in (an interrupted and resumed run summarises like an uninterrupted one).
     """
-    import numpy as np
-
     rows = sorted(rows, key=lambda r: (r["index"], r["id"]))
     fmt, k = as_format(run["format"]), int(run["k"])
     summary: dict[str, Any] = dict(run) | {"format": fmt}  # an AnswerFormat (a str: it writes as its name)
@@ -127,9 +145,7 @@ def summarize_run(rows: Sequence[dict], run: dict, n_bootstrap: int = 1000, seed
     # completions scored as wrong because their verifier raised (rows written before this field: none)
     summary["verifier_errors"] = sum(1 for r in rows for c in r["completions"] if c.get("verifier_error"))
     summary["bootstrap"] = n_bootstrap
-    rng = np.random.default_rng(seed)
-    # one (B, n) resample of question indices, shared by all metrics
-    draws = rng.integers(0, len(rows), size=(n_bootstrap, len(rows))) if rows and n_bootstrap else None
+    draws = bootstrap_draws(len(rows), n_bootstrap, seed)  # one resample of the questions, shared by all metrics
 
     names: dict[str, str] = {}
     for key, metric in SUMMARY_METRICS.items():
@@ -139,15 +155,9 @@ def summarize_run(rows: Sequence[dict], run: dict, n_bootstrap: int = 1000, seed
         if key == "top1":
             names |= {f"pass@{i}": f"pass@{i}" for i in range(1, k + 1)}
     for key, metric in names.items():
-        values = np.array([np.nan if r["metrics"].get(metric) is None else r["metrics"][metric] for r in rows], dtype=float)
-        summary[key] = _clean(metrics.mean(values.tolist()))
-        if draws is not None and not np.all(np.isnan(values)):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # "mean of empty slice": a resample of all-None
-                boot = np.nanmean(values[draws], axis=1)
-            summary[f"{key}_ci"] = _percentile_ci(boot.tolist())
-        else:
-            summary[f"{key}_ci"] = None
+        values = [r["metrics"].get(metric) for r in rows]
+        summary[key] = _clean(metrics.mean(values))
+        summary[f"{key}_ci"] = mean_ci(values, draws)
     summary["n_gold_sets"] = sum(1 for r in rows if r["metrics"].get("gold_recall") is not None)
     disagreement, n_judged = judge_disagreement(rows)
     if n_judged:
