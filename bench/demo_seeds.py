@@ -39,20 +39,27 @@ def _mean_sd(values: list[float]) -> str:
     return f"{statistics.fmean(values):.3f} ± {sd:.3f}"
 
 
+def _interval_ends(intervals: list[list[float]]) -> str:
+    """' (95% interval: low end mean ± sd, high end mean ± sd)' of the seeds' intervals."""
+    return f" (95% interval: {_mean_sd([i[0] for i in intervals])} to {_mean_sd([i[1] for i in intervals])})"
+
+
 def seeds_table(per_seed: dict[int, dict[tuple[str, str], dict]]) -> str:
-    """One row per claim: mean ± sd of its figure and reference over seeds, and held in every seed."""
+    """One row per claim: mean ± sd of its figure (and of its interval's ends) and reference over seeds, and held in every seed."""
     keys = list(dict.fromkeys(key for claims in per_seed.values() for key in claims))
     lines = ["| claim | kind | value (mean ± sd) | against (mean ± sd) | held |", "|---|---|---:|---:|---|"]
     for key in keys:
         rows = [claims[key] for claims in per_seed.values() if key in claims]
         values = [r["value"] for r in rows if r["value"] is not None]
         refs = [r["reference"] for r in rows if r["reference"] is not None]
+        intervals = [r["interval"] for r in rows if r.get("interval")]
+        value = _mean_sd(values) + (_interval_ends(intervals) if intervals else "")
         verdicts = [r["holds"] for r in rows]
         if all(v is None for v in verdicts) and key[1].startswith("d."):
             held = "(figure)"
         else:
             held = f"{sum(v is True for v in verdicts)}/{len(per_seed)}" + (" ✓ every seed" if all(v is True for v in verdicts) and len(rows) == len(per_seed) else " ✗")
-        lines.append(f"| {rows[0]['statement']} | {key[0]} | {_mean_sd(values)} | {_mean_sd(refs) if refs else ''} | {held} |")
+        lines.append(f"| {rows[0]['statement']} | {key[0]} | {value} | {_mean_sd(refs) if refs else ''} | {held} |")
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""How low an ECE a perfectly calibrated model gets on world-cases: the noise floor under claim c.
+"""How low an ECE a perfectly calibrated model gets on world-cases: the noise floor under claim c.ece10.
 
     python bench/ece_noise_floor.py [--questions 100] [--draws 1 3 10] [--redraws 200]
 
@@ -7,7 +7,9 @@ models write them) is calibrated by construction, yet its ECE on a finite test s
 each question's gold is one draw, and ten bins over a few hundred (p, y) pairs keep some of
 that noise. For the demo's held-out questions this redraws the golds many times, with one or
 more draws per question, and prints the median and 90th percentile of that ECE and how often
-it is within the demo's threshold (claims.ECE_MAX). The demo evaluates one draw per question.
+it is within the demo's threshold (claims.ECE_MAX). The demo's runs hold one draw per question
+(their ECE, which claim c.ece_vs_base compares); claim c.ece10 scores them against
+claims.GOLD_DRAWS = 10 further draws per question.
 """
 
 from __future__ import annotations

@@ -33,7 +33,10 @@ def test_quick_demo_runs_end_to_end_and_writes_every_artifact(tmp_path, monkeypa
     # the claims: every kind's a-c rows, the oracle rows on the known-distribution kind, in the file and on screen
     claims = json.loads((out / "claims.json").read_text())
     ids = [(c["kind"], c["id"]) for c in claims["claims"]]
-    assert ("world-sets", "a.coverage") in ids and ("world-cases", "c.ece") in ids and ("world-sets", "c.ece") not in ids
+    assert ("world-sets", "a.coverage") in ids and ("world-cases", "c.ece10") in ids and ("world-sets", "c.ece10") not in ids
+    assert ("world-sets", "a.recall") in ids and ("world-cases", "a.recall") not in ids  # only with several valid answers
+    assert {("world-sets", "a.training"), ("world-cases", "a.training"), ("world-cases", "c.gap")} <= set(ids)
+    assert ("world-cases", "c.ece") not in ids  # replaced by c.gap and c.ece10
     assert ("world-cases", "d.oracle") in ids and isinstance(claims["all_hold"], bool)
     oracle = next(c for c in claims["claims"] if c["id"] == "d.oracle")
     assert 0.5 < oracle["value"] <= 1.0  # the sum of the top-3 true probabilities of the 4 questions

@@ -204,6 +204,12 @@ def draw(probabilities: dict[str, float], rng: random.Random) -> str:
     return item  # rounding left u >= the sum: the last item
 
 
+def fixed_draws(probabilities: dict[str, float], n: int, key: str) -> list[str]:
+    """`n` independent draws from `probabilities`, fixed by the string `key` (the same on every run and machine)."""
+    rng = random.Random(key)
+    return [draw(probabilities, rng) for _ in range(n)]
+
+
 def make_draw_question(rng: random.Random) -> Made:
     """A stated distribution over 2-4 items and one hidden draw from it."""
     family = rng.randrange(len(_DRAW_FAMILIES))
