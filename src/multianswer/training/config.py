@@ -133,12 +133,23 @@ class WarmupArgs:
 
 @dataclass
 class RolloutArgs:
-    """How GRPO generates its completions when TRL's own transformers path would (see training/rollouts.py)."""
+    """How GRPO generates and scores its completions on the transformers path (training/rollouts.py, shared_prefix.py)."""
 
     rollout_slots: int = field(
         default=32,
         metadata={"help": "Sequences decoded together with slot refill and the shared prompt prefix computed once "
                           "(0 = TRL's padded model.generate)."},
+    )
+    shared_prefix: bool = field(
+        default=True,
+        metadata={"help": "Training pass: compute the prompt prefix a micro-batch's rows share once, with gradients "
+                          "(false = TRL's per-row pass; same loss up to float rounding)."},
+    )
+    group_by_length: bool = field(
+        default=True,
+        metadata={"help": "Train a generation batch in micro-batches of similar completion length (less padding); "
+                          "only where the order changes no gradient (dapo/grpo/dr_grpo/cispo loss, one optimizer step "
+                          "per generation batch)."},
     )
 
 

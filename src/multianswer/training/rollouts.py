@@ -13,18 +13,22 @@ Rows are seeded from the run seed, the global step and the row index, so a run r
 from __future__ import annotations
 
 import torch
-from trl import GRPOTrainer
 
 from multianswer.generation.base import derive_seed
 from multianswer.generation.refill import decode_with_refill, supports_refill
+from multianswer.training.micro_batches import LengthGroupedMixin
+from multianswer.training.shared_prefix import SharedPrefixMixin
 
 
-class RefillGRPOTrainer(GRPOTrainer):
-    """GRPOTrainer whose plain transformers rollouts decode with slot refill (`rollout_slots` sequences at a time; 0 = off)."""
+class RefillGRPOTrainer(LengthGroupedMixin, SharedPrefixMixin):
+    """GRPOTrainer with slot-refill rollouts (`rollout_slots` sequences at a time; 0 = off), a training pass that
+    computes a micro-batch's shared prompt prefix once (`shared_prefix`) on length-grouped micro-batches (`group_by_length`)."""
 
-    def __init__(self, *args, rollout_slots: int = 32, **kwargs):
+    def __init__(self, *args, rollout_slots: int = 32, shared_prefix: bool = True, group_by_length: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.rollout_slots = rollout_slots
+        self.shared_prefix_training = shared_prefix
+        self.group_by_length = group_by_length
         self.refill_rollouts = self._refill_applies()
 
     def _refill_applies(self) -> bool:

@@ -1,0 +1,74 @@
+"""The shared-prefix training pass: the same loss and gradients as TRL's per-row pass, and its layout on a hand-made batch."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from multianswer.training.shared_prefix import layout, shared_prefix_length
+
+
+def test_prefix_length_stops_at_the_first_difference_and_keeps_each_rows_last_prompt_token():
+    pad = 0
+    ids = torch.tensor([
+        [pad, 5, 6, 7, 8, 9, 40, 41],  # prompt 5 6 7 8 9 | completion 40 41
+        [5, 6, 7, 3, 9, 4, 42, pad],   # prompt 5 6 7 3 9 4 | completion 42
+    ])
+    mask = (ids != pad).long()
+    assert shared_prefix_length(ids, mask, prompt_width=6) == 3
+    same = torch.tensor([[pad, 5, 6, 7, 40], [5, 6, 7, 6, 41]])
+    # the rows share 5 6 7, but the first row's prompt is only three tokens: its last one stays in the suffix
+    assert shared_prefix_length(same, (same != pad).long(), prompt_width=4) == 2
+
+
+def test_layout_masks_each_rows_own_prefix_copy_and_cuts_columns_padded_in_every_row():
+    pad = 0
+    ids = torch.tensor([
+        [pad, 5, 6, 7, 8, 40, 41, pad],
+        [5, 6, 7, 2, 9, 42, pad, pad],
+    ])
+    mask = (ids != pad).long()
+    lay = layout(ids, mask, logits_to_keep=3, prefix_len=3)
+    assert lay.prefix_ids.tolist() == [[5, 6, 7]]
+    assert lay.scored == 2  # the last completion column is padding in both rows
+    # one window with the same right edge in every row: row 0's own copy of the prefix (7) is masked out
+    assert lay.suffix_ids.tolist() == [[7, 8, 40, 41], [2, 9, 42, pad]]
+    assert lay.attention_mask.tolist() == [[1, 1, 1, 0, 1, 1, 1], [1, 1, 1, 1, 1, 1, 0]]
+    # real tokens continue the prefix's positions 0..2
+    assert lay.position_ids[0, 1:].tolist() == [3, 4, 5] and lay.position_ids[1, :3].tolist() == [3, 4, 5]
+    assert lay.labels.tolist() == [[-100, -100, 40, 41], [-100, -100, 42, -100]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lora", [True, False])
+def test_shared_prefix_pass_gives_the_plain_pass_loss_and_gradients(tmp_path, lora, tiny_trainer, trl_batch, loss_and_grads):
+    trainer = tiny_trainer(tmp_path, f"use_lora={str(lora).lower()}", "lora_dropout=0.0")  # dropout differs between passes
+    with torch.no_grad():  # LoRA's B starts at 0, where A gets no gradient: give both something to compare
+        for name, param in trainer.model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.02, generator=torch.Generator().manual_seed(len(name)))
+    inputs = trl_batch(trainer)
+    ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], 1)
+    mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], 1)
+    assert shared_prefix_length(ids, mask, inputs["prompt_ids"].size(1)) >= 16  # the path under test does run
+    assert trainer._shared_prefix_applies(trainer.model)
+
+    trainer.shared_prefix_training = False
+    plain_loss, plain_grads = loss_and_grads(trainer, [inputs])
+    trainer.shared_prefix_training = True
+    loss, grads = loss_and_grads(trainer, [inputs])
+    assert plain_loss != 0
+    torch.testing.assert_close(loss, plain_loss, rtol=1e-4, atol=1e-6)
+    assert grads.keys() == plain_grads.keys() and all(g.abs().sum() > 0 for g in grads.values())
+    for name, grad in grads.items():
+        torch.testing.assert_close(grad, plain_grads[name], rtol=1e-3, atol=1e-6, msg=name)
+
+    logps, entropies, _ = trainer._get_per_token_logps_and_entropies(trainer.model, ids, mask, inputs["completion_ids"].size(1),
+                                                                     compute_entropy=True)
+    trainer.shared_prefix_training = False
+    plain_logps, plain_entropies, _ = trainer._get_per_token_logps_and_entropies(
+        trainer.model, ids, mask, inputs["completion_ids"].size(1), compute_entropy=True)
+    real = inputs["completion_mask"].bool()
+    torch.testing.assert_close(logps[real], plain_logps[real], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(entropies[real], plain_entropies[real], rtol=1e-4, atol=1e-5)
+    assert (logps[~real] == 0).all()
