@@ -88,9 +88,10 @@ def run_forward(model, tokenizer, prompts, generated: list[list[int]], batch: in
     return seconds
 
 
-def measure_generation(model, tokenizer, batch: int, task: str = "procedural-sets", max_new_tokens: int = 64) -> dict:
-    """Generated tokens/s of ours, plain generate and the forward ceiling on 1.5 x `batch` prompts."""
-    prompts = prompts_of(task, batch + batch // 2)
+def measure_generation(model, tokenizer, batch: int, task: str = "procedural-sets", max_new_tokens: int = 64,
+                       sequences: int | None = None) -> dict:
+    """Generated tokens/s of ours, plain generate and the forward ceiling on `sequences` prompts (1.5 x `batch`)."""
+    prompts = prompts_of(task, sequences or batch + batch // 2)
     ours_s, generated = run_ours(model, tokenizer, prompts, batch, max_new_tokens)
     plain_s, plain_tokens = run_plain(model, tokenizer, prompts, batch, max_new_tokens)
     forward_s = run_forward(model, tokenizer, prompts, generated, batch)
