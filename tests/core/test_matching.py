@@ -10,6 +10,7 @@ from multianswer.core.matching import (
     distinct_count,
     get_verifier,
     has_duplicates,
+    mentioned_gold,
     normalize_answer,
     parse_number,
     register_verifier,
@@ -146,3 +147,35 @@ def test_distinct_answers_have_no_two_matching(candidates):
     kept = distinct_answers(candidates)
     assert all(not same_answer(x, y) for i, x in enumerate(kept) for y in kept[i + 1 :])
     assert distinct_count(candidates) == len(kept) <= len(candidates)
+
+
+KENYA_CITIES = [["Nairobi"], ["Mombasa", "Mombaça"], ["Kisumu"]]
+
+
+@pytest.mark.parametrize("reply, index", [
+    ("Nairobi", 0),
+    ("The largest city in Kenya is Mombasa.", 1),
+    ("Mombasa, then Nairobi.", 1),  # the first one named
+    ("MOMBAÇA!", 1),
+    ("Nairobian food", None),  # whole words only
+    ("Kampala", None),
+    ("", None),
+])
+def test_mentioned_gold_finds_a_named_answer_in_a_sentence(reply, index):
+    assert mentioned_gold(reply, KENYA_CITIES) == index
+
+
+def test_mentioned_gold_matches_accent_free_aliases_and_prefers_the_longer_phrase():
+    assert mentioned_gold("I would say Sao Paulo.", [["Rio de Janeiro"], ["São Paulo", "Sao Paulo"]]) == 1
+    assert mentioned_gold("North Ogden, Utah", [["North Salt Lake", "North"], ["North Ogden"]]) == 1
+
+
+def test_mentioned_gold_ignores_function_words_and_what_the_question_says():
+    belgium = [["Huy", "I"], ["Namur"]]
+    assert mentioned_gold("I think it is Namur.", belgium) == 1  # 'I' is not the town of Huy
+    mexico = [["Mexico City", "Mexico"], ["Tijuana"]]
+    question = "Name a city in Mexico."
+    assert mentioned_gold("A city in Mexico is Tijuana.", mexico, exclude=question) == 1
+    assert mentioned_gold("Mexico City", mexico, exclude=question) == 0
+    assert mentioned_gold("A city in Mexico.", mexico, exclude=question) is None
+    assert mentioned_gold("A city in Mexico.", mexico) == 0  # without the question, 'Mexico' counts

@@ -1,4 +1,4 @@
-"""Answer matching: normalisation, gold sets with aliases, numeric equivalence, verifiers.
+"""Answer matching: normalisation, gold sets with aliases, numeric equivalence, verifiers, and golds named in free text.
 
 Two answers match when either of their normal forms agree: punctuation as a space
 ("Guillain-Barré" = "Guillain Barré") or punctuation deleted ("Hodgkin's" = "Hodgkins",
@@ -77,6 +77,15 @@ def parse_number(text: str, words: bool = False) -> float | None:
     return value if value == value and abs(value) != float("inf") else None
 
 
+# words that never name an answer in a sentence, although some places have alternate names spelled
+# so (Huy 'I', Of, Caen 'Can'); a reply's 'I think' must not count as naming one
+_FUNCTION_WORDS = frozenset(
+    "a an the i me my we you he she it they is are was be been am do does did can could will would should may "
+    "might must of in on at to for from by with as or and but not no yes so if one this that there here its his "
+    "her their our your what which who".split()
+)
+
+
 @dataclass(frozen=True)
 class GoldSet:
     """The accepted answers of one example; each answer may have several aliases."""
@@ -112,6 +121,33 @@ class GoldSet:
                     if gold_num is not None and abs(gold_num - num) <= 1e-9 * max(1.0, abs(num)):
                         return i
         return None
+
+
+def _phrases(text: str) -> list[str]:
+    """The normal forms of `text`, padded with spaces so that a phrase is found only as whole words."""
+    return [f" {key} " for key in answer_keys(text)]
+
+
+def mentioned_gold(reply: str, gold: object, exclude: str = "") -> int | None:
+    """Index of the gold answer a free-text reply names first (an alias as whole words of its normal form), or None.
+
+    For replies in sentences ('The capital of Kenya is Nairobi.'). Aliases that are function words
+    ('I', 'Of') do not count, nor aliases that `exclude` (the question) holds: echoing 'a city in
+    Mexico' does not name Mexico City, whose alternate names include 'Mexico'. Ties at one place go
+    to the longer alias ('North Ogden' over 'North').
+    """
+    replies, asked = _phrases(reply), _phrases(exclude) if exclude else []
+    best: tuple[int, int, int] | None = None  # (where, -length, gold index)
+    for i, aliases in enumerate(GoldSet.from_raw(gold).answers):
+        for alias in aliases:
+            for phrase in _phrases(alias):
+                if phrase.strip() in _FUNCTION_WORDS or any(phrase in q for q in asked):
+                    continue
+                for text in replies:
+                    where = text.find(phrase)
+                    if where >= 0 and (best is None or (where, -len(phrase)) < best[:2]):
+                        best = (where, -len(phrase), i)
+    return None if best is None else best[2]
 
 
 @runtime_checkable
