@@ -6,8 +6,9 @@ from multianswer.cli import main
 from multianswer.core.errors import UserError
 from multianswer.tasks import get_task, task_families, task_names, to_grpo_dataset
 
-TASKS = ["ambigqa", "ambigqa-authors", "country-borders", "country-cities", "ddxplus", "ddxplus-raw",
-         "hotpotqa-authors", "hotpotqa-modified", "humaneval", "mbpp", "procedural-draws", "procedural-mix", "procedural-sets",
+TASKS = ["ambigqa", "ambigqa-authors", "country-borders", "country-cities", "country-languages", "currency-countries",
+         "ddxplus", "ddxplus-raw", "geography-mix", "hotpotqa-authors", "hotpotqa-modified", "humaneval", "mbpp",
+         "place-cities", "procedural-draws", "procedural-mix", "procedural-sets", "region-countries", "state-counties",
          "world-cases", "world-mix", "world-sets"]
 
 

