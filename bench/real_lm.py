@@ -91,6 +91,8 @@ def eval_all(cfg: TrainConfig, models: dict[str, str], out: Path, limit: int | N
             model=models[model], task=cfg.data.task, out=str(out / "eval" / name), format=fmt, k=k, split="test",
             limit=limit, temperature=g["temperature"], top_p=g["top_p"], max_new_tokens=g["max_completion_length"],
             seed=g.get("seed", 0), batch_size=batch_size, bootstrap=1000, progress=False,
+            prompt_style=cfg.method.prompt_style, require_analysis=cfg.method.require_analysis,
+            strict_confidence=cfg.method.strict_confidence,  # prompted and parsed as in training
         ))
         log(f"eval {name}: {summary['n_questions']} questions in {time.monotonic() - start:.0f} s")
         dirs.append(out / "eval" / name)

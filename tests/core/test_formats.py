@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from multianswer.core.formats import (
+    PROMPT_STYLES,
     AnswerFormat,
     FormatRules,
     RuledFormat,
@@ -68,6 +69,7 @@ def test_single_formats():
         ("<think>t</think><answer1></answer1>", "empty_answer"),
         ("<think>t</think><answer>a</answer>", "bad_answer_tags"),
         ("<think>t</think><answer1>candidate 1</answer1>", "placeholder_answer"),
+        ("<think>t</think><answer1>…</answer1>", "placeholder_answer"),  # the short prompt's placeholder
     ],
 )
 def test_multi_failures(text, reason):
@@ -133,7 +135,7 @@ def test_parser_never_raises_on_tag_soup(parts, fmt):
 
 
 _answer_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="<>"), min_size=1, max_size=30).map(str.strip).filter(bool).filter(
-    lambda a: a.casefold() not in ("your answer",) and not a.casefold().startswith("candidate "))
+    lambda a: a.casefold() not in ("your answer", "…") and not a.casefold().startswith("candidate "))
 
 
 @settings(max_examples=300, deadline=None)
@@ -250,3 +252,49 @@ def test_strict_rules_pass_exactly_the_completions_with_an_analysis(answers, fmt
     assert p.format_ok == (with_analysis or not fmt.has_confidence), p.reason
     if not p.format_ok:
         assert p.reason == "missing_analysis"
+
+
+SHORT = FormatRules(prompt_style="short")
+# every paper-style system prompt (4 formats x K 1, 2, 3, 5 x lenient and strict rules, with a task line), hashed
+# before the short style existed: the paper configs must keep their prompts byte for byte
+PAPER_PROMPTS_SHA256 = "a7b37a19ed730d7a5e5e9f987b7047693692668d9a6d79ed1ef55acea317ea0c"
+
+
+def test_paper_prompts_are_unchanged_and_the_default():
+    import hashlib
+
+    digest = hashlib.sha256()
+    for fmt in AnswerFormat:
+        for k in (1, 2, 3, 5):
+            for rules in (FormatRules(), FormatRules(True, True)):
+                digest.update(system_prompt(with_rules(fmt, rules), k, "Each answer is the name of one city.").encode())
+    assert digest.hexdigest() == PAPER_PROMPTS_SHA256
+    assert FormatRules().prompt_style == "paper" and FormatRules(True, True).prompt_style == "paper"
+    assert with_rules("multi", FormatRules(prompt_style="paper")) is AnswerFormat.MULTI  # the default: no rules to carry
+
+
+@pytest.mark.parametrize("fmt", list(AnswerFormat), ids=str)
+def test_short_prompt_shows_the_paper_tags_and_k(fmt):
+    s = system_prompt(with_rules(fmt, SHORT), 4, "Each answer is one word.")
+    assert "<think></think>" in s and s.endswith("Answer tags hold only the answer.\nEach answer is one word.")
+    assert len(s) < len(system_prompt(fmt, 4)) / 2
+    if fmt.is_multi:
+        assert "4 distinct answers" in s and "<answer1>…</answer1>" in s and "<answer4>" in s and "<answer5>" not in s
+    else:
+        assert "<answer>…</answer>" in s and "<answer1>" not in s
+    assert ("<confidence" in s) == fmt.has_confidence and ("sum at most 1" in s) == (fmt is AnswerFormat.MULTI_CONF)
+    # the parser is the same: a completion in the layout the short prompt shows parses under the short rules
+    answers = ["a", "b", "c", "d"][: fmt.answers_per_completion(4)]
+    conf = [0.4, 0.3, 0.2, 0.1][: len(answers)] if fmt.has_confidence else None
+    assert parse_completion(format_completion(answers, fmt, conf), with_rules(fmt, SHORT), 4).format_ok
+
+
+def test_short_prompt_states_the_rules_and_travels_in_chat_messages():
+    strict = system_prompt(with_rules("multi-conf", FormatRules(True, True, "short")), 3)
+    assert "<analysis></analysis> block is required" in strict and "not as a percentage" in strict
+    messages = chat_messages("Name a city of Peru.", with_rules("multi-conf", SHORT), 3)
+    assert messages[0]["content"] == system_prompt(with_rules("multi-conf", SHORT), 3)
+    assert messages[1]["content"] == chat_messages("Name a city of Peru.", "multi-conf", 3)[1]["content"]  # same user turn
+    assert PROMPT_STYLES == ("paper", "short")
+    with pytest.raises(ValueError, match="unknown prompt style 'tiny'"):
+        FormatRules(prompt_style="tiny")

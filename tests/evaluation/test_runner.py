@@ -273,3 +273,26 @@ def test_parser_rules_reach_the_eval_and_its_run_identity(tmp_path):
     assert lenient["format_rate"] == 0.75 and strict["format_rate"] == 0.0  # none of them writes an analysis
     with pytest.raises(UserError, match="require_analysis: True -> False"):
         run_fixed(tmp_path, MC, MULTI_COMPLETIONS, name="strict", bootstrap=0)
+
+
+def test_prompt_style_reaches_the_prompts_and_the_run_identity(tmp_path):
+    """--prompt-style short puts the short system prompt in every row; a rerun with the other style is refused."""
+    from multianswer.core.formats import FormatRules, system_prompt, with_rules
+
+    short = run_fixed(tmp_path, MC, MULTI_COMPLETIONS, name="short", bootstrap=0, prompt_style="short")
+    paper = run_fixed(tmp_path, MC, MULTI_COMPLETIONS, name="paper", bootstrap=0)
+    assert short["format_rate"] == paper["format_rate"] == 0.75 and short["prompt_style"] == "short"
+    rows = read_rows(tmp_path / "short" / "results.jsonl")
+    assert rows[0]["prompt"][0]["content"] == system_prompt(with_rules(MC, FormatRules(prompt_style="short")), 3)
+    with pytest.raises(UserError, match="prompt_style: 'short' -> 'paper'"):
+        run_fixed(tmp_path, MC, MULTI_COMPLETIONS, name="short", bootstrap=0)
+    # a run.json written before prompt styles existed holds a paper-style run: it resumes as one
+    run_json = tmp_path / "paper" / "run.json"
+    info = json.loads(run_json.read_text())
+    del info["settings"]["prompt_style"]
+    run_json.write_text(json.dumps(info))
+    assert run_fixed(tmp_path, MC, MULTI_COMPLETIONS, name="paper", bootstrap=0)["format_rate"] == 0.75
+    with pytest.raises(UserError, match="prompt_style: None -> 'short'"):
+        run_fixed(tmp_path, MC, MULTI_COMPLETIONS, name="paper", bootstrap=0, prompt_style="short")
+    with pytest.raises(UserError, match="unknown prompt style"):
+        run_fixed(tmp_path, MC, MULTI_COMPLETIONS, name="bad", prompt_style="tiny")

@@ -11,8 +11,10 @@ A completion is untrusted model text. `parse_completion` never raises: it return
 
 `FormatRules` makes the parser stricter, as the reference's is: `require_analysis` (confidence
 formats must hold a non-empty <analysis>) and `strict_confidence` (decimals only: "0.6" passes,
-"60%" fails). `with_rules(fmt, rules)` gives a `RuledFormat` that every function here, and the
-rewards, accept in place of an AnswerFormat; the rules travel with it.
+"60%" fails); its `prompt_style` picks the system prompt: the paper's, or a short one with the
+same tags for small models (the parser is the same for both). `with_rules(fmt, rules)` gives a
+`RuledFormat` that every function here, and the rewards, accept in place of an AnswerFormat; the
+rules travel with it, so training, the warm-up and evaluation prompt alike.
 """
 
 from __future__ import annotations
@@ -50,12 +52,20 @@ class AnswerFormat(str, Enum):
 FORMAT_NAMES = tuple(f.value for f in AnswerFormat)
 
 
+PROMPT_STYLES = ("paper", "short")
+
+
 @dataclass(frozen=True)
 class FormatRules:
-    """Optional strictness of the parser; both off by default (small models rarely write an analysis)."""
+    """Optional strictness of the parser (both off by default: small models rarely write an analysis), and the prompt style."""
 
     require_analysis: bool = False  # confidence formats need a non-empty <analysis> block
     strict_confidence: bool = False  # a confidence is a plain decimal in [0, 1]; "60%" fails
+    prompt_style: str = "paper"  # the system prompt: the paper's, or 'short' (same tags, for small models)
+
+    def __post_init__(self) -> None:
+        if self.prompt_style not in PROMPT_STYLES:
+            raise ValueError(f"unknown prompt style {self.prompt_style!r}; choose one of {', '.join(PROMPT_STYLES)}")
 
 
 LENIENT = FormatRules()
@@ -151,10 +161,25 @@ def _multi_format_line(k: int, with_confidence: bool) -> str:
 
 
 def system_prompt(fmt: AnswerFormat | RuledFormat | str, k: int = 1, task_instruction: str = "") -> str:
-    """The system prompt that explains format `fmt` (with `k` candidates for multi formats)."""
+    """The system prompt that explains format `fmt` (with `k` candidates for multi formats), in the rules' prompt style."""
     rules, fmt = rules_of(as_format(fmt)), base_format(fmt)
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
+    short = rules.prompt_style == "short"
+    lines = _short_lines(fmt, k) if short else _paper_lines(fmt, k)
+    lines += _rule_lines(fmt, rules)
+    lines.append(_SHORT_CLOSING if short else _PAPER_CLOSING)
+    if task_instruction:
+        lines.append(task_instruction.strip())
+    return "\n".join(lines)
+
+
+_PAPER_CLOSING = "Each answer tag must hold only the answer itself, with no explanation: it is graded by matching."
+_SHORT_CLOSING = "Answer tags hold only the answer."
+
+
+def _paper_lines(fmt: AnswerFormat, k: int) -> list[str]:
+    """The paper's explanation of the format (about 200 tokens for multi-conf at K = 3)."""
     lines = ["Think about the problem step by step inside <think></think> before answering."]
     if fmt.is_multi:
         lines.append(
@@ -171,13 +196,22 @@ def system_prompt(fmt: AnswerFormat | RuledFormat | str, k: int = 1, task_instru
         lines.append("Then give one final answer. Use exactly this format: " + _FORMAT_LINES[fmt])
         if fmt.has_confidence:
             lines.append("The confidence is the probability (0 to 1) that your answer is correct.")
-    lines += _rule_lines(fmt, rules)
-    lines.append(
-        "Each answer tag must hold only the answer itself, with no explanation: it is graded by matching."
-    )
-    if task_instruction:
-        lines.append(task_instruction.strip())
-    return "\n".join(lines)
+    return lines
+
+
+def _short_lines(fmt: AnswerFormat, k: int) -> list[str]:
+    """The short style: the paper's tags, the first candidate's shown and the last one's named (<= 60 tokens in all)."""
+    # a 135M model reads a 240-token prompt as noise; every tag pair costs ~8 tokens, so only the first is spelled out
+    if not fmt.is_multi:
+        if fmt.has_confidence:
+            return ["Reason in <think></think>. Give one answer and the probability that it is right:",
+                    "<answer>…</answer><confidence>0.7</confidence>"]
+        return ["Reason in <think></think>. Give one answer:", "<answer>…</answer>"]
+    # with confidences the order carries nothing (metrics rank by confidence): the words go to the sum rule
+    ask = "each with its probability (sum at most 1)" if fmt.has_confidence else "most likely first"
+    first = "<answer1>…</answer1>" + ("<confidence1>0.5</confidence1>" if fmt.has_confidence else "")
+    return [f"Reason in <think></think>. Give {k} distinct answers, {ask}:",
+            first + (f", likewise to <answer{k}>." if k > 1 else "")]
 
 
 def _rule_lines(fmt: AnswerFormat, rules: FormatRules) -> list[str]:
@@ -249,7 +283,7 @@ def format_completion(
 
 _TAG = re.compile(r"<(/?)(think|answer|confidence|analysis)(\d{0,3})>", re.IGNORECASE)
 # the example text of the system prompt: a model that copies it must not score as answering
-_PLACEHOLDER = re.compile(r"^(candidate \d+|your answer)$", re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"^(candidate \d+|your answer|…)$", re.IGNORECASE)
 _NUMBER = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(%?)\s*$")
 
 

@@ -24,7 +24,9 @@ from multianswer.tasks.sources import jsonl_objects
 RESULTS, SUMMARY, RUN, JUDGE_CACHE = "results.jsonl", "summary.json", "run.json", "judge_cache.jsonl"
 # settings that change what is generated: a resumed run must agree on all of them
 IDENTITY = ("model", "task", "split", "format", "k", "samples", "temperature", "top_p", "max_new_tokens", "seed",
-            "verifier", "judge_model", "require_analysis", "strict_confidence")
+            "verifier", "judge_model", "require_analysis", "strict_confidence", "prompt_style")
+# what a key that an older run.json lacks was then; any other missing key was off (None, or False for the parser rules)
+BEFORE_KEY = {"prompt_style": "paper"}
 # what a summary and a report say about the run: its identity and the backends that generated it
 RUN_KEYS = IDENTITY + ("backend",)
 
@@ -48,13 +50,19 @@ def start_or_check(out: Path, settings: dict) -> None:
     if path.exists():
         old = json.loads(path.read_text())
         before = old.get("settings", {})
-        # a key that an older run.json lacks was off then (None, or False for the parser rules)
-        diff = [k for k in IDENTITY if (before[k] != settings[k] if k in before else bool(settings[k]))]
+        diff = [k for k in IDENTITY if _changed(before, k, settings[k])]
         if diff:
             changes = ", ".join(f"{k}: {old['settings'].get(k)!r} -> {settings[k]!r}" for k in diff)
             raise UserError(f"{out} holds a run with other settings ({changes}); use another --out")
         return
     path.write_text(json.dumps({"settings": settings, "started": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=2) + "\n")
+
+
+def _changed(before: dict, key: str, now: object) -> bool:
+    """Whether setting `key` differs from the run.json `before` (which may predate the key)."""
+    if key in before:
+        return before[key] != now
+    return now != BEFORE_KEY[key] if key in BEFORE_KEY else bool(now)
 
 
 def record(out: Path, backend: str | None, n_bootstrap: int) -> None:

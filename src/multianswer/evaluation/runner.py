@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from multianswer.core.errors import UserError
-from multianswer.core.formats import FORMAT_NAMES, AnswerFormat, FormatRules, RuledFormat, as_format, with_rules
+from multianswer.core.formats import (
+    FORMAT_NAMES, PROMPT_STYLES, AnswerFormat, FormatRules, RuledFormat, as_format, with_rules,
+)
 from multianswer.core.matching import get_verifier
 from multianswer.core.outputs import check_output_dir
 from multianswer.core.scoring import Scored, VerifierTally, matched_gold, score_completion
@@ -62,6 +64,7 @@ class EvalArgs:
     judge_base_url: str | None = None  # its server (default: base_url)
     require_analysis: bool = False  # confidence formats need a non-empty <analysis> block (the paper's parser)
     strict_confidence: bool = False  # confidences are plain decimals in [0, 1]; "60%" fails (the paper's parser)
+    prompt_style: str = "paper"  # the system prompt: the paper's, or 'short' (the same tags, for small models)
 
     def resolved_samples(self) -> int:
         """Generations per question after defaults, checked against the format (call after `check`)."""
@@ -75,7 +78,7 @@ class EvalArgs:
     def check(self) -> None:
         """Raise UserError for settings that cannot run; resolve `format` to an AnswerFormat (once, here)."""
         try:
-            rules = FormatRules(self.require_analysis, self.strict_confidence)
+            rules = FormatRules(self.require_analysis, self.strict_confidence, self.prompt_style)
             self.format = with_rules(as_format(self.format), rules)  # the prompt states the rules, the parser applies them
         except ValueError as err:
             raise UserError(str(err)) from None
@@ -225,6 +228,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, help="task name (see `multianswer tasks`), jsonl:PATH or hf:NAME")
     parser.add_argument("--out", required=True, help="output directory (re-running with it resumes the run)")
     parser.add_argument("--format", default="multi-conf", choices=FORMAT_NAMES, help="answer format to prompt and parse")
+    parser.add_argument("--prompt-style", dest="prompt_style", default="paper", choices=PROMPT_STYLES,
+                        help="system prompt: the paper's, or 'short' (the same tags in <= 60 tokens, for small models); "
+                             "use the style the model was trained with (the config's prompt_style)")
     parser.add_argument("--k", type=int, default=3, help="candidates per generation (multi) or k of pass@k (single)")
     parser.add_argument("--samples", type=int, default=None, help="generations per question (default 1 for multi, k for single)")
     parser.add_argument("--temperature", type=float, default=0.7, help="sampling temperature; 0 is greedy")

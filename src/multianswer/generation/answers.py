@@ -11,10 +11,13 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from multianswer.core.errors import UserError
-from multianswer.core.formats import FORMAT_NAMES, AnswerFormat, as_format, chat_messages, parse_completion
+from multianswer.core.formats import (
+    FORMAT_NAMES, PROMPT_STYLES, AnswerFormat, as_format, chat_messages, parse_completion, rules_of, with_rules,
+)
 from multianswer.core.metrics import order_by_confidence
 from multianswer.generation.backends import BACKENDS
 from multianswer.generation.openai import add_server_options, server_options
@@ -32,6 +35,7 @@ def generate_answers(
     max_new_tokens: int = 512,
     seed: int = 0,
     instruction: str = "",
+    prompt_style: str = "paper",
     batch_size: int = 16,
     backend: str = "auto",
     progress: bool = False,
@@ -42,12 +46,17 @@ def generate_answers(
     `model` is a name for `models.load_model`, a (model, tokenizer) pair, or a generation
     backend. Answers are ordered most confident first (written order without confidences).
     Temperature defaults to greedy for multi formats and 0.7 for single formats (k samples).
+    `prompt_style` ('paper' or 'short') should be the one the model was trained with.
     With backend 'openai', `model` is a served model's name and `server` holds base_url,
     concurrency, request_timeout and retries (see generation.openai).
     """
     from multianswer.generation.backends import derive_seed, generate, make_backend
 
-    fmt = as_format(fmt)
+    try:
+        fmt = as_format(fmt)
+        fmt = with_rules(fmt, replace(rules_of(fmt), prompt_style=prompt_style))  # other rules a RuledFormat has stay
+    except ValueError as err:
+        raise UserError(str(err)) from None
     if k < 1:
         raise UserError(f"k must be at least 1, got {k}")
     if temperature is None:
@@ -93,6 +102,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="generated tokens per completion at most")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")
     parser.add_argument("--instruction", default="", help="extra line for the system prompt (a task's instruction)")
+    parser.add_argument("--prompt-style", dest="prompt_style", default="paper", choices=PROMPT_STYLES,
+                        help="system prompt: the paper's, or 'short' (<= 60 tokens); the style the model was trained with")
     parser.add_argument("--backend", default="auto", choices=BACKENDS,
                         help="generation backend (openai: an OpenAI-compatible server at --base-url)")
     parser.add_argument("--show-completion", dest="show_completion", action="store_true", help="include the raw completion text")
@@ -106,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("give at least one question (as arguments or on stdin)")
     results = generate_answers(
         args.model, questions, args.k, args.format, temperature=args.temperature,
-        max_new_tokens=args.max_new_tokens, seed=args.seed, instruction=args.instruction, backend=args.backend,
+        max_new_tokens=args.max_new_tokens, seed=args.seed, instruction=args.instruction,
+        prompt_style=args.prompt_style, backend=args.backend,
         **(server_options(args) if args.backend == "openai" else {}),
     )
     if not args.show_completion:

@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from multianswer.core.errors import UserError
-from multianswer.core.formats import FormatRules
+from multianswer.core.formats import PROMPT_STYLES, FormatRules
 from multianswer.core.rewards import CORRECTNESS_MODES, METHODS
 
 
@@ -80,9 +80,15 @@ class MethodArgs:
         metadata={"help": "Confidences must be plain decimals in [0, 1]: '60%' fails (the reference's rule; on in the paper configs)."},
     )
 
+    prompt_style: str = field(
+        default="paper",
+        metadata={"help": "System prompt of training, warm-up and evaluation: 'paper' (the paper's, ~200 tokens for multi-conf "
+                          "K=3) or 'short' (the same tags in <= 60 tokens with SmolLM2's tokenizer, for small models)."},
+    )
+
     def format_rules(self) -> FormatRules:
-        """The parser rules these options ask for."""
-        return FormatRules(self.require_analysis, self.strict_confidence)
+        """The parser rules and prompt style these options ask for."""
+        return FormatRules(self.require_analysis, self.strict_confidence, self.prompt_style)
 
 
 @dataclass
@@ -390,6 +396,8 @@ def validate(cfg: TrainConfig) -> None:
         raise UserError(f"eval_strategy: {cfg.grpo['eval_strategy']!r} needs a held-out split; set eval_split (e.g. test)")
     if cfg.model.lora_r < 1:
         raise UserError(f"lora_r: must be at least 1, got {cfg.model.lora_r}")
+    if m.prompt_style not in PROMPT_STYLES:
+        raise UserError(f"prompt_style: must be one of {', '.join(PROMPT_STYLES)}, got {m.prompt_style!r}")
     if cfg.warmup.format_warmup_steps < 0 or cfg.warmup.format_warmup_batch_size < 1:
         raise UserError("format_warmup_steps must be at least 0 and format_warmup_batch_size at least 1")
     if cfg.rollout.rollout_slots < 0:

@@ -243,7 +243,7 @@ def _check_fits_context(cfg: TrainConfig, task, completion_tokens: int) -> None:
                             f"the {context:,}-token context of {model}")
         return
     examples = task.examples(cfg.data.split, cfg.data.limit)
-    check_fits_context(model, task, examples, METHOD_FORMATS[cfg.method.method], cfg.method.k, completion_tokens)
+    check_fits_context(model, task, examples, method_prompts(cfg)[0], cfg.method.k, completion_tokens)
 
 
 def _format_warmup(cfg: TrainConfig, model, tokenizer, dataset, peft_config, seed: int):
