@@ -86,6 +86,9 @@ def test_coerce_types():
         (["task=test-config-task", "correctness=all"], "correctness: must be one of any, count"),
         (["task=test-config-task", "dtype=int3"], "unknown dtype 'int3'"),
         (["task=test-config-task", "k"], "override 'k' is not key=value"),
+        (["task=test-config-task", "prompt_style=tiny"], "prompt_style: must be one of paper, short, got 'tiny'"),
+        (["task=test-config-task", "format_warmup_source=gold"], "format_warmup_source: must be one of borrowed, own"),
+        (["task=test-config-task", "format_warmup_samples=0"], "format_warmup_temperature/_max_new_tokens/_samples"),
     ],
 )
 def test_config_errors_are_one_line_and_exit_2(overrides, message, capsys):
@@ -160,6 +163,7 @@ def test_paper_configs_follow_the_reference_recipe(name):
     m = cfg.method
     assert (m.method, m.k, m.correctness, m.require_sum_le_one, m.uniqueness_weight) == ("multi-rlcr", 3, "any", True, 0.0)
     assert m.require_analysis and m.strict_confidence  # the reference's multi_answer format
+    assert m.prompt_style == "paper" and cfg.warmup.format_warmup_steps == 0  # the paper's prompts, no warm-up
     d = cfg.data
     assert (d.task, d.split, d.max_prompt_length, d.eval_split, d.eval_limit) == (task, "train", 3072, eval_split, 100)
 
@@ -171,6 +175,18 @@ def test_format_rule_keys_default_off_and_eval_needs_a_split(capsys):
     assert strict.method.format_rules() == FormatRules(require_analysis=True, strict_confidence=True)
     assert main(["train", "task=test-config-task", "eval_strategy=steps", "eval_steps=5"]) == 2
     assert "eval_strategy: 'steps' needs a held-out split; set eval_split" in capsys.readouterr().err
+
+
+def test_prompt_style_and_warmup_source_defaults_and_the_real_lm_config(monkeypatch):
+    cfg = load_config(None, ["task=test-config-task"])
+    assert (cfg.method.prompt_style, cfg.warmup.format_warmup_source) == ("paper", "borrowed")
+    short = load_config(None, ["task=test-config-task", "method.prompt_style=short", "warmup.format_warmup_source=own"])
+    assert short.method.format_rules() == FormatRules(prompt_style="short") and short.warmup.format_warmup_source == "own"
+    import multianswer.training.config as config
+
+    monkeypatch.setattr(config, "validate", lambda cfg: None)  # its task may be registered elsewhere
+    effect = load_config(CONFIGS / "smollm2-effect.yaml")
+    assert (effect.method.prompt_style, effect.warmup.format_warmup_source) == ("short", "own")
 
 
 def test_show_keys_print_config_and_missing_reporter(capsys):

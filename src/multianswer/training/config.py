@@ -30,6 +30,7 @@ import yaml
 from multianswer.core.errors import UserError
 from multianswer.core.formats import PROMPT_STYLES, FormatRules
 from multianswer.core.rewards import CORRECTNESS_MODES, METHODS
+from multianswer.training.warmup_args import WarmupArgs
 
 
 @dataclass
@@ -79,7 +80,6 @@ class MethodArgs:
         default=False,
         metadata={"help": "Confidences must be plain decimals in [0, 1]: '60%' fails (the reference's rule; on in the paper configs)."},
     )
-
     prompt_style: str = field(
         default="paper",
         metadata={"help": "System prompt of training, warm-up and evaluation: 'paper' (the paper's, ~200 tokens for multi-conf "
@@ -119,21 +119,6 @@ class LogArgs:
     )
     console_metrics: bool = field(
         default=True, metadata={"help": "Print each logged metrics dict on the terminal (false: a progress bar, the dicts in metrics.jsonl)."}
-    )
-
-
-@dataclass
-class WarmupArgs:
-    """Supervised steps before GRPO that teach a small model the completion format (see train_warmup)."""
-
-    format_warmup_steps: int = field(
-        default=0, metadata={"help": "Supervised format steps before GRPO (0 = none; for models that never write the format)."}
-    )
-    format_warmup_lr: float = field(default=1e-4, metadata={"help": "Learning rate of the format warm-up."})
-    format_warmup_batch_size: int = field(default=8, metadata={"help": "Examples per format warm-up step."})
-    format_warmup_learn_answers: bool = field(
-        default=True,
-        metadata={"help": "Put loss on the warm-up's (borrowed, mostly wrong) answers too; false keeps what the model knows."},
     )
 
 
@@ -398,8 +383,7 @@ def validate(cfg: TrainConfig) -> None:
         raise UserError(f"lora_r: must be at least 1, got {cfg.model.lora_r}")
     if m.prompt_style not in PROMPT_STYLES:
         raise UserError(f"prompt_style: must be one of {', '.join(PROMPT_STYLES)}, got {m.prompt_style!r}")
-    if cfg.warmup.format_warmup_steps < 0 or cfg.warmup.format_warmup_batch_size < 1:
-        raise UserError("format_warmup_steps must be at least 0 and format_warmup_batch_size at least 1")
+    cfg.warmup.check()
     if cfg.rollout.rollout_slots < 0:
         raise UserError(f"rollout_slots: must be at least 0, got {cfg.rollout.rollout_slots}")
     if cfg.log.samples_per_log < 0:

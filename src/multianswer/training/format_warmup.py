@@ -2,9 +2,11 @@
 
 GRPO learns only from reward differences inside a group. A model that never writes the format
 (SmolLM2-135M, the random tiny model) gets 0 for every completion and never moves. The warm-up
-shows it the format with candidates drawn from OTHER examples' gold answers (the task's answer
-type, almost always wrong for this prompt) and random confidences, so it learns how to answer,
-not what: correctness and calibration are left to the reinforcement learning that follows.
+shows it the format. Here are its steps and the `borrowed` source: candidates drawn from OTHER
+examples' gold answers (the task's answer type, almost always wrong for this prompt) and random
+confidences, so it learns how to answer, not what (a real LM, though, learns to name them):
+correctness and calibration are left to the reinforcement learning that follows. The `own`
+source (the model's own plain answers) and the warm-up of a run are in training/warmup_sources.py.
 """
 
 from __future__ import annotations

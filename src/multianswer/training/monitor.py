@@ -204,8 +204,9 @@ def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def model_card(config: dict, history: Sequence[dict], train_metrics: dict, final_format: str) -> str:
-    """README.md text: what was trained, how, and how it ended."""
+def model_card(config: dict, history: Sequence[dict], train_metrics: dict, final_format: str,
+               warmup: dict | None = None) -> str:
+    """README.md text: what was trained, how, and how it ended (`warmup`: the format warm-up's statistics)."""
     model, method, data = config["model"], config["method"], config["data"]
     grpo = config["grpo"]
     last = next((h for h in reversed(history) if "reward" in h), {})
@@ -215,6 +216,9 @@ def model_card(config: dict, history: Sequence[dict], train_metrics: dict, final
             ("base model", model["model"]), ("weights", final_format)]
     if config.get("warmup", {}).get("format_warmup_steps"):
         rows.append(("format warm-up steps", config["warmup"]["format_warmup_steps"]))
+    rows += [(f"format warm-up {k}", v) for k, v in (warmup or {}).items() if k != "steps" and v is not None]
+    if method.get("prompt_style", "paper") != "paper":
+        rows.append(("prompt style", method["prompt_style"]))
     rows += [(k, grpo[k]) for k in ("learning_rate", "num_generations", "max_completion_length", "temperature",
                                     "beta", "loss_type", "scale_rewards") if k in grpo]
     metric_keys = sorted(k for k in last if k.startswith(("reward", "rewards/", "answer_set/", "completions/mean_length")))

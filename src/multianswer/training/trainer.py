@@ -32,6 +32,7 @@ from multianswer.core.outputs import check_output_dir
 from multianswer.core.rewards import METHOD_FORMATS, build_rewards
 from multianswer.training.monitor import RolloutMonitor, model_card, summarize
 from multianswer.training.resume import RunClock, forget_after, pin_tensorboard_dir
+from multianswer.training import warmup_sources
 
 log = logging.getLogger(__name__)
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
@@ -204,8 +205,10 @@ def build_trainer(cfg: TrainConfig, args=None, warm_up: bool = True, rewards: tu
             eval_dataset = drop_long_prompts(eval_dataset, tokenizer, cfg.data.max_prompt_length)
     peft_config = lora_config(cfg)
     if warm_up and cfg.warmup.format_warmup_steps:
-        model = _format_warmup(cfg, model, tokenizer, dataset, peft_config, args.seed)
+        model, stats = warmup_sources.warm_up(cfg, model, tokenizer, dataset, peft_config, args.seed)
         peft_config = None  # the adapter exists already and carries on into GRPO
+        if args.process_index == 0:
+            warmup_sources.write_stats(args.output_dir, stats)  # for the model card, also after a resume
     monitor = RolloutMonitor(args.output_dir, args.reward_weights, cfg.log.samples_per_log)
     from multianswer.training.rollouts import RefillGRPOTrainer  # GRPOTrainer with slot-refill rollouts
 
@@ -246,27 +249,6 @@ def _check_fits_context(cfg: TrainConfig, task, completion_tokens: int) -> None:
     check_fits_context(model, task, examples, method_prompts(cfg)[0], cfg.method.k, completion_tokens)
 
 
-def _format_warmup(cfg: TrainConfig, model, tokenizer, dataset, peft_config, seed: int):
-    """Teach the format with supervised steps (on the LoRA adapter when there is one); the model."""
-    from transformers import set_seed
-
-    from multianswer.training.format_warmup import format_warmup, warmup_rows
-
-    set_seed(seed)
-    if peft_config is not None:
-        from peft import get_peft_model
-
-        model = get_peft_model(model, peft_config)
-    fmt = METHOD_FORMATS[cfg.method.method]
-    w = cfg.warmup
-    rows = warmup_rows(dataset, fmt, cfg.method.k, seed)
-    model.to("cuda" if torch.cuda.is_available() and not cfg.grpo.get("use_cpu") else "cpu")
-    losses = format_warmup(model, tokenizer, rows, w.format_warmup_steps, w.format_warmup_lr, w.format_warmup_batch_size, seed,
-                           learn_answers=w.format_warmup_learn_answers)
-    print(f"format warm-up: {len(losses)} steps, loss {losses[0]:.3f} -> {losses[-1]:.3f}")
-    return model
-
-
 def warn_single_process_launch(env: Mapping[str, str]) -> str | None:
     """Warn when the launcher was asked for several processes but started only this one; returns the warning."""
     # `accelerate launch --cpu --num_processes N` takes accelerate's one-process launcher: for N > 1 it sets
@@ -294,13 +276,14 @@ def save_warmed_base(cfg: TrainConfig, out: Path) -> Path:
     dataset = to_grpo_dataset(task, cfg.data.split, fmt, k, cfg.data.limit)
     model, tokenizer = load_model(cfg.model.model, dtype=cfg.model.dtype, device="cpu")
     seed = grpo_config(cfg, method_rewards(cfg)[1]).seed
-    model = _format_warmup(cfg, model, tokenizer, dataset, lora_config(cfg), seed)  # the same seed as train()
+    model, stats = warmup_sources.warm_up(cfg, model, tokenizer, dataset, lora_config(cfg), seed)  # the same seed as train()
     if cfg.model.use_lora:
         model = model.merge_and_unload()
 
     def save(folder: Path) -> None:
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
+        warmup_sources.write_stats(folder, stats)
 
     return build_atomically(out, save)  # a killed save leaves no half-written model behind
 
@@ -353,7 +336,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> TrainResult:
     weights = _save_final(trainer, cfg, model_dir)
     history = list(trainer.state.log_history)
     if is_main:
-        card = model_card(cfg.to_dict(), history, metrics, weights)
+        card = model_card(cfg.to_dict(), history, metrics, weights, warmup_sources.read_stats(output_dir))
         for folder in (output_dir, model_dir):
             (folder / "README.md").write_text(card)
         cfg.dump(model_dir / "config.yaml")
