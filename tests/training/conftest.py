@@ -9,14 +9,14 @@ from multianswer.training.config import load_config
 from multianswer.training.trainer import build_trainer, resolve
 
 
-def make_tiny_trainer(output_dir, *overrides):
+def make_tiny_trainer(output_dir, *overrides, rewards=None):
     """A GRPO trainer on the tiny model (no format warm-up), in training mode, ready for `compute_loss`."""
     cfg = resolve(load_config(None, [
         "task=procedural-draws", "model=tiny", "num_generations=4", "per_device_train_batch_size=8",
         "max_completion_length=12", "max_steps=1", "report_to=[]", f"output_dir={output_dir}", "format_warmup_steps=0",
         *overrides,
     ]))
-    trainer = build_trainer(cfg)
+    trainer = build_trainer(cfg, rewards=rewards)
     trainer.model.train()
     trainer.current_gradient_accumulation_steps = trainer.args.gradient_accumulation_steps  # set by train() otherwise
     return trainer
@@ -31,6 +31,7 @@ def accumulate(trainer, micro_batches):
         loss = trainer.compute_loss(model, inputs)
         loss.backward()
         total += loss.detach()
+    trainer.flush_shared_prefixes()  # as training_step does after a step's last micro-batch
     return total, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from multianswer.training.config import load_config
 from multianswer.training.trainer import build_trainer, resolve
@@ -40,3 +41,23 @@ def test_refill_rollouts_are_seeded_and_end_like_trls(tmp_path):
 @pytest.mark.parametrize("override", ["rollout_slots=0", "top_k=5", "repetition_penalty=1.1"])
 def test_trls_own_generate_path_when_refill_would_sample_differently(tmp_path, override):
     assert not _trainer(tmp_path, override).refill_rollouts
+
+
+@pytest.mark.slow
+def test_lora_merged_rollouts_sample_the_same_and_leave_the_adapter_unmerged(tmp_path):
+    trainer = _trainer(tmp_path, "use_lora=true")
+    model = trainer.model
+    with torch.no_grad():  # a non-zero adapter, so merging changes the weights it decodes with
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.05, generator=torch.Generator().manual_seed(len(name)))
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    tok = trainer.processing_class
+    prompt = tok.apply_chat_template([{"role": "user", "content": "Name 3."}], add_generation_prompt=True)
+    prompts = [prompt["input_ids"] if hasattr(prompt, "keys") else prompt] * 8
+    merged, _ = trainer._generate_single_turn(prompts, None, {}, 4)
+    assert not any(getattr(m, "merged", False) for m in model.modules())
+    for name, param in model.named_parameters():
+        torch.testing.assert_close(param, before[name], rtol=0, atol=1e-6, msg=name)
+    trainer.merge_lora_for_rollouts = False
+    assert trainer._generate_single_turn(prompts, None, {}, 4)[0] == merged

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from trl.trainer.utils import split_tensor_dict
+
 from multianswer.training.shared_prefix import layout, shared_prefix_length
 
 
@@ -53,10 +55,11 @@ def test_shared_prefix_pass_gives_the_plain_pass_loss_and_gradients(tmp_path, lo
     assert shared_prefix_length(ids, mask, inputs["prompt_ids"].size(1)) >= 16  # the path under test does run
     assert trainer._shared_prefix_applies(trainer.model)
 
+    micro_batches = split_tensor_dict(inputs, 2)  # two micro-batches of one step share one prefix computation
     trainer.shared_prefix_training = False
-    plain_loss, plain_grads = loss_and_grads(trainer, [inputs])
+    plain_loss, plain_grads = loss_and_grads(trainer, micro_batches)
     trainer.shared_prefix_training = True
-    loss, grads = loss_and_grads(trainer, [inputs])
+    loss, grads = loss_and_grads(trainer, micro_batches)
     assert plain_loss != 0
     torch.testing.assert_close(loss, plain_loss, rtol=1e-4, atol=1e-6)
     assert grads.keys() == plain_grads.keys() and all(g.abs().sum() > 0 for g in grads.values())
@@ -72,3 +75,27 @@ def test_shared_prefix_pass_gives_the_plain_pass_loss_and_gradients(tmp_path, lo
     torch.testing.assert_close(logps[real], plain_logps[real], rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(entropies[real], plain_entropies[real], rtol=1e-4, atol=1e-5)
     assert (logps[~real] == 0).all()
+
+
+def _length_reward(completions, **kwargs):
+    """A reward that varies within a group without any learning: the rollouts' lengths mod 3."""
+    return [float(len(str(c)) % 3) for c in completions]
+
+
+@pytest.mark.slow
+def test_a_real_grpo_step_updates_the_weights_as_trls_pass_does(tmp_path, tiny_trainer):
+    weights = {}
+    for shared in (False, True):
+        trainer = tiny_trainer(tmp_path / str(shared), "use_lora=false", "per_device_train_batch_size=4",
+                               "gradient_accumulation_steps=2", "learning_rate=1e-3", "warmup_steps=0",
+                               "lr_scheduler_type=constant", "optim=sgd",  # Adam would turn rounding into sign flips
+                               f"shared_prefix={str(shared).lower()}",
+                               rewards=([_length_reward], [1.0]))
+        before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+        trainer.train()
+        assert trainer._pending_prefixes == {}  # flushed by the step's last micro-batch
+        weights[shared] = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    moved = [n for n in before if not torch.equal(before[n], weights[True][n])]
+    assert len(moved) > 0.9 * len(before)
+    for name in before:
+        torch.testing.assert_close(weights[True][name], weights[False][name], rtol=1e-4, atol=1e-6, msg=name)

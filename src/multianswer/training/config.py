@@ -142,6 +142,11 @@ class RolloutArgs:
                           "only where the order changes no gradient (dapo/grpo/dr_grpo/cispo loss, one optimizer step "
                           "per generation batch)."},
     )
+    merge_lora_for_rollouts: bool = field(
+        default=True,
+        metadata={"help": "Merge the LoRA adapter into the weights while slot-refill rollouts decode (one matrix "
+                          "product per layer instead of three), unmerged after, as TRL does for vLLM."},
+    )
 
 
 SECTIONS: dict[str, type] = {

@@ -67,12 +67,13 @@ class RolloutMonitor(TrainerCallback):
             log_metric("rollout/seconds", seconds)
             log_metric("rollout/completion_tokens", float(tokens))
             log_metric("rollout/tokens_per_s", tokens / max(seconds, 1e-9))
-        now = time.perf_counter()
+        started = time.perf_counter() - seconds  # this rollout's start
         if log_metric is not None and self._last_rollout is not None:
-            # one generation cycle = generating a batch + every optimizer step that trains on it
-            started, n = self._last_rollout
-            log_metric("train/completions_per_minute", 60.0 * n * self._world_size / max(now - started, 1e-9))
-        self._last_rollout = (now - seconds, len(completions))
+            # one generation cycle = generating a batch + every optimizer step that trains on it: from the
+            # previous rollout's start to this one's (not to this one's end, which would count a rollout twice)
+            previous, n = self._last_rollout
+            log_metric("train/completions_per_minute", 60.0 * n * self._world_size / max(started - previous, 1e-9))
+        self._last_rollout = (started, len(completions))
         self._batch = {"prompts": prompts or [], "completions": completions, "answers": answers, "rewards": {}}
 
     # ------------------------------------------------------------------ TrainerCallback

@@ -224,6 +224,7 @@ def build_trainer(cfg: TrainConfig, args=None, warm_up: bool = True, rewards: tu
         rollout_slots=cfg.rollout.rollout_slots,
         shared_prefix=cfg.rollout.shared_prefix,
         group_by_length=cfg.rollout.group_by_length,
+        merge_lora_for_rollouts=cfg.rollout.merge_lora_for_rollouts,
     )
     trainer.callback_handler.callbacks.insert(0, RunClock())  # first: it corrects the final log for the others
     pin_tensorboard_dir(trainer.callback_handler.callbacks, args.output_dir)
