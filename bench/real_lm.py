@@ -7,10 +7,14 @@ For each config (one task each; a `multianswer train` YAML file):
   1. base      the config's model after the format warm-up alone (the multi-conf warm-up that
                multi-rlcr starts from), merged and saved: the reference every method starts near
   2. train     rlvr, multi-rlvr and multi-rlcr with the config's GRPO settings and steps
-  3. eval      the task's held-out split: base (one K-answer generation with confidences),
-               rlvr sampled k = K times, multi-rlvr and multi-rlcr (one K-answer generation each)
-  4. compare   one table per task, printed and written to OUT/TASK/table.md
+  3. eval      the task's held-out split: base sampled k = K times and asked once for K answers with
+               confidences, rlvr sampled k = K times, multi-rlvr and multi-rlcr (one K-answer
+               generation each): the five runs of the demo's claims (evaluation/claims.run_names)
+  4. compare   one table per task, printed and written to OUT/TASK/table.md, and the claims of the
+               demo's claims module (with paired bootstrap intervals where a claim compares two runs
+               question by question) in OUT/TASK/claims.json and claims.md
 
+`--seed S` sets the run's seed (warm-up, GRPO, evaluation sampling) and writes under OUT/TASK/seed-S.
 Every stage resumes: a finished model or evaluation is reused, a killed training run goes on
 from its last checkpoint, a killed evaluation from its last scored question. key=value
 overrides apply to every config (e.g. max_steps=4 format_warmup_steps=2 for a smoke run).
@@ -27,6 +31,8 @@ import time
 from pathlib import Path
 
 from multianswer.core.errors import UserError
+from multianswer.demo.effect import runs_claims
+from multianswer.evaluation.claims import claims_json, claims_table, run_names
 from multianswer.evaluation.compare import cost_rows, reference_single
 from multianswer.evaluation.rundir import load_run
 from multianswer.evaluation.runner import EvalArgs, evaluate
@@ -44,12 +50,14 @@ COLUMNS = (
 
 
 def eval_plan(k: int) -> list[tuple[str, str, str]]:
-    """(run name, model name, format) of each evaluation, in table order."""
+    """(run name, model name, format) of each evaluation, in table order: the claims' five runs."""
+    names = run_names(k)
     return [
-        (f"{BASE}-multi-conf", BASE, "multi-conf"),
-        (f"rlvr-{k}-samples", "rlvr", "single"),
-        ("multi-rlvr", "multi-rlvr", "multi"),
-        ("multi-rlcr", "multi-rlcr", "multi-conf"),
+        (names["base"], BASE, "single"),
+        (names["base_conf"], BASE, "multi-conf"),
+        (names["rlvr"], "rlvr", "single"),
+        (names["multi_rlvr"], "multi-rlvr", "multi"),
+        (names["multi_rlcr"], "multi-rlcr", "multi-conf"),
     ]
 
 
@@ -117,12 +125,24 @@ def _fmt(x) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
 
-def run_config(path: str, overrides: list[str], root: Path, limit: int | None, batch_size: int) -> str:
-    """Train, evaluate and compare one config; its table."""
-    cfg = load_config(path, overrides)
+def write_claims(task: str, k: int, out: Path, limit: int | None) -> str:
+    """The claims of the five evaluated runs, written to out/claims.json and out/claims.md; their table."""
+    claims = runs_claims(task, {role: out / "eval" / name for role, name in run_names(k).items()}, k, limit)
+    (out / "claims.json").write_text(json.dumps(claims_json(claims, k), indent=2) + "\n")
+    text = claims_table(claims)
+    (out / "claims.md").write_text(f"## {task}\n\n{text}\n")
+    return text
+
+
+def run_config(path: str, overrides: list[str], root: Path, limit: int | None, batch_size: int,
+               seed: int | None = None) -> str:
+    """Train, evaluate and compare one config; its table and claims."""
+    cfg = load_config(path, overrides + ([f"seed={seed}"] if seed is not None else []))
     if cfg.method.k < 2:
         raise UserError(f"{path}: k must be at least 2 to compare K answers with k samples, got {cfg.method.k}")
     out = root / cfg.data.task.replace(":", "_").replace("/", "_")
+    if seed is not None:
+        out = out / f"seed-{seed}"
     out.mkdir(parents=True, exist_ok=True)
     logfile = open(out / "bench.log", "a", encoding="utf-8")
 
@@ -138,9 +158,10 @@ def run_config(path: str, overrides: list[str], root: Path, limit: int | None, b
     dirs = eval_all(cfg, models, out, limit, batch_size, log)
     text = table(dirs)
     (out / "table.md").write_text(f"## {cfg.data.task}\n\n{text}\n")
+    claims = write_claims(cfg.data.task, cfg.method.k, out, limit)
     log("done")
     logfile.close()
-    return text
+    return f"{text}\n\n{claims}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,12 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="runs/real-lm", help="folder for models, evaluations and tables (re-running resumes)")
     parser.add_argument("--eval-limit", type=int, default=None, help="held-out questions per task (default: the whole test split)")
     parser.add_argument("--eval-batch-size", type=int, default=16, help="sequences per generate call in evaluation")
+    parser.add_argument("--seed", type=int, default=None, help="seed of warm-up, GRPO and evaluation; writes under OUT/TASK/seed-S")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config override applied to every config")
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     start = time.monotonic()
     try:
-        tables = {path: run_config(path, args.overrides, Path(args.out), args.eval_limit, args.eval_batch_size) for path in args.config}
+        tables = {path: run_config(path, args.overrides, Path(args.out), args.eval_limit, args.eval_batch_size, args.seed)
+                  for path in args.config}
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

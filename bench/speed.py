@@ -1,8 +1,9 @@
 """GRPO training speed on CPU (issue 20) and generation speed, each as a ratio to an anchor measured in the same run.
 
     GRPO        completions trained per minute of configs/smollm2-cpu.yaml, its prompts as shipped, on the
-                old path (TRL's per-row training pass on shuffled micro-batches: shared_prefix=false
-                group_by_length=false) and on the new one (the config as it is), run one after the other
+                old path (TRL's per-row training pass on shuffled micro-batches, rollouts through the
+                unmerged LoRA adapter: shared_prefix=false group_by_length=false
+                merge_lora_for_rollouts=false) and on the new one (the config as it is), run one after the other
                 with the same threads; each with the per-step split rollout / training. TRL's
                 `train/completions_per_minute` (a generation batch from the start of its rollout to the
                 start of the next) over the steps after the first. Target: new >= 56/min and >= 4x old.
@@ -29,7 +30,7 @@ import sys
 from pathlib import Path
 
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "smollm2-cpu.yaml"
-PATHS = {"old": ["shared_prefix=false", "group_by_length=false"], "new": []}
+PATHS = {"old": ["shared_prefix=false", "group_by_length=false", "merge_lora_for_rollouts=false"], "new": []}
 TARGETS = {"generation": 0.7, "grpo": 4.0, "sandbox": 1.5}
 GRPO_PER_MINUTE_MIN = 56
 

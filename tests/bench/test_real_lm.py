@@ -28,11 +28,13 @@ def test_few_steps_of_every_stage_then_a_resumed_rerun_reuses_them(tmp_path, mon
         assert (task / "train" / method / "final" / "config.json").is_file()
         assert f"method: {method}" in (task / "train" / method / "config.yaml").read_text()
     runs = [name for name, _, _ in real_lm.eval_plan(3)]
-    assert runs == ["base-multi-conf", "rlvr-3-samples", "multi-rlvr", "multi-rlcr"]
+    assert runs == ["base-3-samples", "base-multi-conf", "rlvr-3-samples", "multi-rlvr", "multi-rlcr"]
     for name in runs:
         assert json.loads((task / "eval" / name / "summary.json").read_text())["n_questions"] == 2
     table = (task / "table.md").read_text()
     assert table.count("\n| ") == 1 + len(runs) and table.split("\n\n")[1] in printed  # header + one row per run
+    claims = {c["id"] for c in json.loads((task / "claims.json").read_text())["claims"]}
+    assert {"a.coverage", "a.tokens", "a.training", "b.collapse", "c.brier", "c.coverage"} <= claims
 
     # a re-run trains nothing and evaluates nothing again: every stage is found finished
     assert real_lm.main(argv) == 0

@@ -13,6 +13,8 @@ K, LIMIT = 3, 4
 FORMATS = {"base": "single", "base_conf": "multi-conf", "rlvr": "single", "multi_rlvr": "multi", "multi_rlcr": "multi-conf"}
 # per question (of 4): coverage of the two K-answer runs that a.training pairs
 COVERAGE = {"multi_rlvr": [1.0, 1.0, 1.0, 0.0], "base_conf": [0.0, 1.0, 0.0, 0.0]}
+# per question: distinct correct answers of the two runs that a.recall pairs (differences 2, 1, 2, 1)
+RECALL = {"multi_rlvr": [3, 2, 3, 1], "rlvr": [1, 1, 1, 0]}
 
 
 def _top(example) -> tuple[str, float]:
@@ -33,7 +35,7 @@ def _write_runs(eval_dir, task: str) -> list:
             coverage = COVERAGE.get(role, [1.0] * LIMIT)[i]
             completion = {"answers": [answer], "confidences": stated, "correct": [coverage == 1.0], "format_ok": True}
             rows.append({"index": i, "id": ex.id, "gold": ex.answers, "completions": [completion],
-                         "metrics": {"coverage": coverage, "diversity": 3}})
+                         "metrics": {"coverage": coverage, "diversity": 3, "distinct_correct": RECALL.get(role, [1] * LIMIT)[i]}})
         run = eval_dir / task / name
         run.mkdir(parents=True)
         (run / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -53,7 +55,8 @@ def test_each_kind_gets_its_claims_with_figures_read_from_the_rows(tmp_path):
     assert "c.ece" not in ids["world-cases"] and {"c.gap", "c.ece10", "c.ece_vs_base", "d.oracle_ece"} <= set(ids["world-cases"])
     assert not {"c.gap", "c.ece10", "c.ece_vs_base"} & set(ids["world-sets"])
     recall = claims["world-sets", "a.recall"]
-    assert (recall.value, recall.reference, recall.holds) == (2.0, 1.0, True)
+    assert (recall.value, recall.reference, recall.holds) == (pytest.approx(1.5), 0.0, True)
+    assert 1.0 <= recall.interval[0] <= recall.interval[1] <= 2.0
     for kind in ("world-sets", "world-cases"):  # paired differences 1, 0, 1, 0: mean 0.5
         training = claims[kind, "a.training"]
         assert training.value == pytest.approx(0.5) and training.interval[0] <= 0.5 <= training.interval[1]

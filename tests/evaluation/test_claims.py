@@ -35,7 +35,7 @@ def _runs(**overrides) -> dict[str, dict]:
 def _figures(**overrides) -> KindFigures:
     """Row figures of a kind with several valid answers and a known distribution, where every claim holds."""
     good = KindFigures(distinct_share=0.97, several_answers=True, coverage_gain=PairedDifference(0.15, [0.05, 0.25], 100),
-                       calibration=True, gaps={"base_conf": 0.20, "multi_rlcr": 0.08}, drawn_ece=0.03)
+                       recall_gain=PairedDifference(1.7, [1.4, 2.0], 100), calibration=True, gaps={"base_conf": 0.20, "multi_rlcr": 0.08}, drawn_ece=0.03)
     return KindFigures(**{**vars(good), **overrides})
 
 
@@ -55,7 +55,8 @@ def test_every_claim_holds_on_good_runs_with_the_hand_computed_figures():
     assert all(c.holds for c in claims.values())
     assert (claims["a.coverage"].value, claims["a.coverage"].reference) == (0.70, 0.50)
     assert claims["a.tokens"].value == pytest.approx(25 / 50)  # 0.5 of rlvr's tokens
-    assert (claims["a.recall"].value, claims["a.recall"].reference) == (2.8, 1.1)
+    recall = claims["a.recall"]  # multi-rlvr's distinct correct answers minus rlvr's, paired per question
+    assert (recall.value, recall.reference, recall.interval) == (1.7, 0.0, [1.4, 2.0])
     training = claims["a.training"]
     assert (training.value, training.reference, training.interval) == (0.15, 0.0, [0.05, 0.25])
     assert (claims["b.collapse"].value, claims["b.collapse"].reference) == (1.2, 2.4)
@@ -69,7 +70,7 @@ def test_each_claim_fails_on_its_own_counterexample():
     cases = {
         "a.coverage": ({"multi-rlvr": {"coverage": 0.49}}, {}),
         "a.tokens": ({"multi-rlvr": {"tokens_per_question": 31.0}}, {}),  # 31/50 = 0.62 > 0.6
-        "a.recall": ({"multi-rlvr": {"distinct_correct": 1.1}}, {}),  # equal is not more
+        "a.recall": ({}, {"recall_gain": PairedDifference(0.2, [-0.05, 0.45], 100)}),  # mean > 0, interval not
         "a.training": ({}, {"coverage_gain": PairedDifference(0.05, [-0.01, 0.11], 100)}),  # mean > 0, interval not
         "b.collapse": ({"rlvr-3-samples": {"diversity": 2.4}}, {}),  # equal is not fewer
         "b.distinct": ({}, {"distinct_share": 0.94}),

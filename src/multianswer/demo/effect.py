@@ -75,6 +75,7 @@ def kind_figures(rows: dict[str, list[dict]], k: int, known: Sequence[Example] |
         distinct_share=all_distinct_share([row["metrics"].get("diversity") for row in multi], k),
         several_answers=several_valid_answers([row["gold"] for row in multi]),
         coverage_gain=paired_difference(per_question(multi, "coverage"), per_question(rows["base_conf"], "coverage")),
+        recall_gain=paired_difference(per_question(multi, "distinct_correct"), per_question(rows["rlvr"], "distinct_correct")),
         calibration=known is not None,
     )
     if known is not None:
@@ -88,13 +89,19 @@ def effect_claims(eval_dir: Path, tasks: Sequence[str], k: int, limit: int | Non
     """Every claim on every kind, from the runs under eval_dir/TASK/RUN."""
     claims: list[Claim] = []
     for task in tasks:
-        loaded = {role: load_run(eval_dir / task / name) for role, name in run_names(k).items()}
-        runs = {run_names(k)[role]: summary for role, (summary, _) in loaded.items()}
-        known = known_distributions(task, limit)
-        figures = kind_figures({role: rows for role, (_, rows) in loaded.items()}, k, known)
-        claims += kind_claims(task, runs, k, figures)
-        if known is not None:
-            claims += oracle_rows(task, runs, k, *kind_oracle(known, k, drawn_golds(known)), gaps=figures.gaps)
+        claims += runs_claims(task, {role: eval_dir / task / name for role, name in run_names(k).items()}, k, limit)
+    return claims
+
+
+def runs_claims(task: str, run_dirs: dict[str, Path], k: int, limit: int | None) -> list[Claim]:
+    """Every claim on one kind, from its five runs' directories ({role of `run_names`: directory})."""
+    loaded = {role: load_run(folder) for role, folder in run_dirs.items()}
+    runs = {run_names(k)[role]: summary for role, (summary, _) in loaded.items()}
+    known = known_distributions(task, limit)
+    figures = kind_figures({role: rows for role, (_, rows) in loaded.items()}, k, known)
+    claims = kind_claims(task, runs, k, figures)
+    if known is not None:
+        claims += oracle_rows(task, runs, k, *kind_oracle(known, k, drawn_golds(known)), gaps=figures.gaps)
     return claims
 
 

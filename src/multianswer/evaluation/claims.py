@@ -84,6 +84,7 @@ class KindFigures:
     distinct_share: float | None = None  # multi-rlvr's `all_distinct_share` (b.distinct)
     several_answers: bool = False  # the questions have several valid answers: a.recall is claimed
     coverage_gain: PairedDifference | None = None  # multi-rlvr − base-multi-conf coverage (a.training)
+    recall_gain: PairedDifference | None = None  # multi-rlvr − rlvr-K-samples distinct correct answers (a.recall)
     calibration: bool = False  # the known-distribution kind: c.gap, c.ece10 and c.ece_vs_base are claimed
     gaps: Mapping[str, float | None] = field(default_factory=dict)  # {role: `confidence_gap`} (c.gap)
     drawn_ece: float | None = None  # multi-rlcr's `drawn_gold_ece` (c.ece10)
@@ -152,6 +153,14 @@ def all_distinct_share(question_diversity: Sequence[float | None], k: int) -> fl
     return sum(1 for d in question_diversity if d is not None and d >= k) / len(question_diversity)
 
 
+def _gain_claim(claim_id: str, kind: str, statement: str, gain: PairedDifference | None) -> Claim:
+    """A claim that one run beats another on the same questions: the paired 95% bootstrap interval of the difference above 0."""
+    low = gain.interval[0] if gain is not None and gain.interval is not None else None
+    return Claim(claim_id, kind, statement + " (paired 95% bootstrap interval of the difference above 0)",
+                 gain.mean if gain is not None else None, 0.0, _check(low, 0.0, lambda a, b: a > b),
+                 gain.interval if gain is not None else None)
+
+
 def kind_claims(kind: str, runs: Mapping[str, dict], k: int, figures: KindFigures) -> list[Claim]:
     """Claims a, b and c of one kind from its runs' summaries (keys of `run_names`) and `figures` from their rows."""
     base, conf, rlvr, multi, rlcr = (runs[name] for name in run_names(k).values())
@@ -164,16 +173,10 @@ def kind_claims(kind: str, runs: Mapping[str, dict], k: int, figures: KindFigure
               ratio, TOKEN_RATIO_MAX, _check(ratio, TOKEN_RATIO_MAX, lambda a, b: a <= b)),
     ]
     if figures.several_answers:
-        recall = multi.get("distinct_correct"), rlvr.get("distinct_correct")
-        rows.append(Claim("a.recall", kind, f"multi-rlvr distinct correct answers per question > rlvr's {k} samples'",
-                          *recall, _check(*recall, lambda a, b: a > b)))
-    gain = figures.coverage_gain
-    low = gain.interval[0] if gain is not None and gain.interval is not None else None
+        rows.append(_gain_claim("a.recall", kind, f"multi-rlvr distinct correct answers per question above rlvr's {k} "
+                                                  f"samples'", figures.recall_gain))
     rows += [
-        Claim("a.training", kind,
-              f"multi-rlvr coverage@{k} above base-multi-conf's (paired 95% bootstrap interval of the difference above 0)",
-              gain.mean if gain is not None else None, 0.0, _check(low, 0.0, lambda a, b: a > b),
-              gain.interval if gain is not None else None),
+        _gain_claim("a.training", kind, f"multi-rlvr coverage@{k} above base-multi-conf's", figures.coverage_gain),
         Claim("b.collapse", kind, f"rlvr's {k} samples hold fewer distinct answers than base's",
               rlvr.get("diversity"), base.get("diversity"), _check(rlvr.get("diversity"), base.get("diversity"), lambda a, b: a < b)),
         Claim("b.distinct", kind, f"multi-rlvr's {k} answers distinct in >= {DISTINCT_SHARE_MIN:.0%} of questions",
