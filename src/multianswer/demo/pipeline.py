@@ -13,7 +13,9 @@
 The terminal shows one progress bar per stage and one summary line per finished stage; TRL's
 per-step metrics go to OUT/train/METHOD/metrics.jsonl and TensorBoard, not the screen.
 
-`--model smollm2` runs the same pipeline from the offline SmolLM2-135M-Instruct with LoRA.
+A real LM does not know the toy world, so the demo has no real-LM preset: the same comparison
+on SmolLM2-135M-Instruct and real questions is `python bench/real_lm.py --config
+configs/smollm2-geography.yaml` (docs/results.md).
 """
 
 from __future__ import annotations
@@ -55,10 +57,6 @@ class DemoPreset:
 
 PRESETS = {
     "tiny": DemoPreset(warmup_steps=1600, rl_steps=100, multi_rlvr_correctness="count", duplicates_zero=True, eval_questions=100, learning_rate=5e-4, use_lora=False),
-    "smollm2": DemoPreset(
-        warmup_steps=0, rl_steps=60, eval_questions=50, learning_rate=2e-5, use_lora=True,
-        num_generations=4, prompts_per_step=2, max_completion_length=96, format_warmup_steps=16,
-    ),
     # for tests: every stage, a few steps each
     "quick": DemoPreset(warmup_steps=20, rl_steps=2, eval_questions=4, learning_rate=5e-4, use_lora=False,
                         num_generations=4, prompts_per_step=2, max_completion_length=32),
@@ -70,7 +68,7 @@ class DemoArgs:
     """Options of `multianswer demo` (the CLI flags have the same names)."""
 
     out: str = "demo-out"
-    model: str = "tiny"  # tiny | smollm2 | quick
+    model: str = "tiny"  # tiny | quick
     budget_minutes: float = 10.0  # what the time-left estimate counts down from
     k: int = 3
     seed: int = 0
@@ -107,9 +105,7 @@ def _mmss(seconds: float) -> str:
 
 
 def build_base(out: Path, args: DemoArgs, preset: DemoPreset) -> str:
-    """The base model every method starts from: a warmed-up tiny model, or SmolLM2 as shipped."""
-    if args.model == "smollm2":
-        return "smollm2"
+    """The base model every method starts from: a tiny model warmed up on the toy world."""
     from multianswer.core.rewards import METHOD_FORMATS
     from multianswer.models.loading import load_model
     from multianswer.models.tiny import build_tiny
@@ -298,7 +294,8 @@ def _fmt(x) -> str:
 def configure(parser: argparse.ArgumentParser) -> None:
     """Options of `multianswer demo`."""
     parser.add_argument("--out", default="demo-out", help="folder for models, evaluations and reports")
-    parser.add_argument("--model", default="tiny", choices=sorted(PRESETS), help="tiny: made here (~10 min); smollm2: offline SmolLM2-135M with LoRA; quick: a smoke test")
+    parser.add_argument("--model", default="tiny", choices=sorted(PRESETS), help="tiny: made here and taught the toy world (~5 min); quick: a smoke test. A real LM does not know the "
+                             "toy world: its comparison is bench/real_lm.py --config configs/smollm2-geography.yaml")
     parser.add_argument("--budget-minutes", type=float, default=10.0, help="time budget used for the time-left estimate")
     parser.add_argument("--k", type=int, default=3, help="candidates per answer set, and samples of the single-answer model")
     parser.add_argument("--seed", type=int, default=0, help="seed of every stage")
