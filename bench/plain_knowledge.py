@@ -4,8 +4,8 @@
         [--questions 100] [--samples 5] [--out plain.json]
 
 Each task's test questions (a seeded sample of --questions of them) go to the model alone, through
-its chat template, with no answer format: the user message is the question and " Answer with the
-name only.". --samples replies per question at temperature 0.7, up to 24 new tokens. Small models
+its chat template, with no answer format: the user message is the question and "Answer with the
+name only." on its own line (`generation.plain.plain_messages`, what the own-answer warm-up asks). --samples replies per question at temperature 0.7, up to 24 new tokens. Small models
 answer in sentences ("The country that borders Germany is Austria."), so a reply is right when it
 names a gold answer (`mentioned_gold`: a gold or alias as whole words of the normalised reply, not
 one the question itself holds), and the gold it names first is the answer it gave.
@@ -30,10 +30,10 @@ from typing import NamedTuple
 from multianswer.core.matching import mentioned_gold
 from multianswer.core.metrics import mean, pass_at_k
 from multianswer.generation.backends import generate, make_backend
+from multianswer.generation.plain import plain_messages
 from multianswer.tasks import get_task
 from multianswer.tasks.base import Example
 
-SUFFIX = " Answer with the name only."
 DEFAULT_TASKS = ["place-cities", "country-languages", "region-countries", "currency-countries", "state-counties",
                  "geography-mix", "country-borders", "country-cities"]
 
@@ -43,11 +43,6 @@ class PlainScore(NamedTuple):
 
     right: list[bool]
     distinct_right: int
-
-
-def plain_messages(example: Example) -> list[dict]:
-    """The chat a plain question is: one user turn, no system prompt of ours."""
-    return [{"role": "user", "content": example.problem.strip() + SUFFIX}]
 
 
 def score_replies(replies: list[str], example: Example) -> PlainScore:
@@ -84,7 +79,7 @@ def measure(backend, task_names: list[str], questions: int, samples: int, temper
     rows, replies = [], {}
     for name in task_names:
         examples = pick_questions(name, questions, seed)
-        completions = generate(backend, [plain_messages(e) for e in examples], n=samples, temperature=temperature,
+        completions = generate(backend, [plain_messages(e.problem) for e in examples], n=samples, temperature=temperature,
                                max_new_tokens=max_new_tokens, seed=seed)
         texts = [[c.text for c in got] for got in completions]
         scored = [score_replies(t, e) for t, e in zip(texts, examples)]

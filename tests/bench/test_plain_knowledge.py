@@ -37,7 +37,8 @@ def test_summary_row_pass_at_1_pass_at_k_and_distinct_answers():
 
 def test_the_plain_prompt_is_the_question_and_one_instruction(private_cache):
     example = plain.pick_questions("currency-countries", 1, seed=0)[0]
-    assert plain.plain_messages(example) == [{"role": "user", "content": example.problem + " Answer with the name only."}]
+    # the prompt the own-answer warm-up asks with (generation.plain): the question, the instruction on its own line
+    assert plain.plain_messages(example.problem) == [{"role": "user", "content": example.problem + "\nAnswer with the name only."}]
     # a seeded sample: the same questions again, others for another seed, all of them when n is large
     assert plain.pick_questions("currency-countries", 3, 0) == plain.pick_questions("currency-countries", 3, 0)
     assert plain.pick_questions("currency-countries", 3, 0) != plain.pick_questions("currency-countries", 3, 1)
@@ -47,7 +48,7 @@ def test_the_plain_prompt_is_the_question_and_one_instruction(private_cache):
 
 def test_measure_with_replayed_replies(private_cache):
     examples = plain.pick_questions("region-countries", 3, seed=0)
-    canned = {e.problem + plain.SUFFIX: ["I do not know.", f"That would be {e.answers[0][0]}."] for e in examples}
+    canned = {e.problem + "\nAnswer with the name only.": ["I do not know.", f"That would be {e.answers[0][0]}."] for e in examples}
     rows, replies = plain.measure(ReplayBackend(canned), ["region-countries"], questions=3, samples=2)
     assert rows[0]["questions"] == 3 and rows[0]["pass@1"] == 0.5 and rows[0]["pass@2"] == 1.0
     assert [r["right"] for r in replies["region-countries"]] == [[False, True]] * 3

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 from multianswer.core.errors import UserError
 from multianswer.generation.options import check_sampling
+from multianswer.generation.plain import PLAIN_INSTRUCTION
 
 WARMUP_SOURCES = ("borrowed", "own")
-PLAIN_INSTRUCTION = "Answer with the name only."
 
 
 @dataclass
