@@ -4,8 +4,10 @@
         [--eval-limit N] [key=value ...]
 
 For each config (one task each; a `multianswer train` YAML file):
-  1. base      the config's model after the format warm-up alone (the multi-conf warm-up that
-               multi-rlcr starts from), merged and saved: the reference every method starts near
+  1. base      the config's model after the format warm-up alone, merged and saved, once per format
+               the base is asked in: `base` (the multi-conf warm-up that multi-rlcr starts from) and
+               `base-single` (the single-answer warm-up that rlvr starts from, for its K samples):
+               the reference every method starts near
   2. train     rlvr, multi-rlvr and multi-rlcr with the config's GRPO settings and steps
   3. eval      the task's held-out split: base sampled k = K times and asked once for K answers with
                confidences, rlvr sampled k = K times, multi-rlvr and multi-rlcr (one K-answer
@@ -40,7 +42,9 @@ from multianswer.training.config import TrainConfig, load_config
 from multianswer.training.trainer import last_complete_checkpoint, save_warmed_base, train
 
 METHODS = ("rlvr", "multi-rlvr", "multi-rlcr")
-BASE = "base"
+BASE, BASE_SINGLE = "base", "base-single"
+# each base model: the method whose format warm-up it is (the base is asked in that method's format)
+BASES = {BASE: "multi-rlcr", BASE_SINGLE: "rlvr"}
 # the table's columns: (summary or cost key, header)
 COLUMNS = (
     ("coverage_at_k", "coverage@K / pass@K"), ("distinct_correct", "distinct correct"), ("diversity", "distinct answers"),
@@ -53,7 +57,7 @@ def eval_plan(k: int) -> list[tuple[str, str, str]]:
     """(run name, model name, format) of each evaluation, in table order: the claims' five runs."""
     names = run_names(k)
     return [
-        (names["base"], BASE, "single"),
+        (names["base"], BASE_SINGLE, "single"),
         (names["base_conf"], BASE, "multi-conf"),
         (names["rlvr"], "rlvr", "single"),
         (names["multi_rlvr"], "multi-rlvr", "multi"),
@@ -69,11 +73,13 @@ def method_config(cfg: TrainConfig, method: str, out: Path) -> TrainConfig:
 
 def train_all(cfg: TrainConfig, out: Path, log) -> dict[str, str]:
     """Model directory of the base and of each method, training what is not finished yet."""
-    models = {BASE: str(out / BASE)}
-    if not (out / BASE / "config.json").is_file():
-        start = time.monotonic()
-        save_warmed_base(method_config(cfg, "multi-rlcr", out), out / BASE)
-        log(f"base: format warm-up {cfg.warmup.format_warmup_steps} steps in {time.monotonic() - start:.0f} s")
+    models = {}
+    for base, method in BASES.items():
+        models[base] = str(out / base)
+        if not (out / base / "config.json").is_file():
+            start = time.monotonic()
+            save_warmed_base(method_config(cfg, method, out), out / base)
+            log(f"{base}: {method}'s format warm-up, {cfg.warmup.format_warmup_steps} steps, in {time.monotonic() - start:.0f} s")
     for method in METHODS:
         mcfg = method_config(cfg, method, out)
         final = Path(mcfg.grpo["output_dir"]) / "final"

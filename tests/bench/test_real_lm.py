@@ -23,7 +23,11 @@ def test_few_steps_of_every_stage_then_a_resumed_rerun_reuses_them(tmp_path, mon
     assert real_lm.main(argv) == 0
     printed = capsys.readouterr().out
     task = out / "procedural-draws"
-    assert (task / "base" / "config.json").is_file()
+    for base in ("base", "base-single"):
+        assert (task / base / "config.json").is_file()
+    # the base's K samples are asked of the single-answer warm-up (rlvr's start), its K answers of the multi-conf one
+    plan = {name: model for name, model, _ in real_lm.eval_plan(3)}
+    assert plan["base-3-samples"] == "base-single" and plan["base-multi-conf"] == "base"
     for method in real_lm.METHODS:
         assert (task / "train" / method / "final" / "config.json").is_file()
         assert f"method: {method}" in (task / "train" / method / "config.yaml").read_text()
@@ -39,7 +43,8 @@ def test_few_steps_of_every_stage_then_a_resumed_rerun_reuses_them(tmp_path, mon
     # a re-run trains nothing and evaluates nothing again: every stage is found finished
     assert real_lm.main(argv) == 0
     log = (task / "bench.log").read_text()
-    assert log.count(": rlvr: 2 steps") == 1 and log.count("multi-rlcr: 2 steps") == 1 and log.count("base: format warm-up") == 1
+    assert log.count(": rlvr: 2 steps") == 1 and log.count("multi-rlcr: 2 steps") == 1 and log.count("base: multi-rlcr's format warm-up") == 1
+    assert log.count("base-single: rlvr's format warm-up") == 1
     assert log.count("eval multi-rlcr: 2 questions") == 2
 
 
