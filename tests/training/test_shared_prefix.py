@@ -23,22 +23,26 @@ def test_prefix_length_stops_at_the_first_difference_and_keeps_each_rows_last_pr
     assert shared_prefix_length(same, (same != pad).long(), prompt_width=4) == 2
 
 
-def test_layout_masks_each_rows_own_prefix_copy_and_cuts_columns_padded_in_every_row():
+def test_layout_splits_prefix_tails_and_suffixes_and_cuts_columns_padded_in_every_row():
     pad = 0
     ids = torch.tensor([
-        [pad, 5, 6, 7, 8, 40, 41, pad],
-        [5, 6, 7, 2, 9, 42, pad, pad],
+        [pad, 5, 6, 7, 8, 40, 41, pad],  # prompt 5 6 7 8 | completion 40 41
+        [5, 6, 7, 2, 9, 42, pad, pad],   # prompt 5 6 7 2 9 | completion 42
+        [5, 6, 7, 2, 9, 43, 44, pad],    # the same question as row 1
     ])
     mask = (ids != pad).long()
     lay = layout(ids, mask, logits_to_keep=3, prefix_len=3)
     assert lay.prefix_ids.tolist() == [[5, 6, 7]]
-    assert lay.scored == 2  # the last completion column is padding in both rows
-    # one window with the same right edge in every row: row 0's own copy of the prefix (7) is masked out
-    assert lay.suffix_ids.tolist() == [[7, 8, 40, 41], [2, 9, 42, pad]]
-    assert lay.attention_mask.tolist() == [[1, 1, 1, 0, 1, 1, 1], [1, 1, 1, 1, 1, 1, 0]]
-    # real tokens continue the prefix's positions 0..2
-    assert lay.position_ids[0, 1:].tolist() == [3, 4, 5] and lay.position_ids[1, :3].tolist() == [3, 4, 5]
-    assert lay.labels.tolist() == [[-100, -100, 40, 41], [-100, -100, 42, -100]]
+    # a tail is the prompt after the prefix but its last token: row 0 has none, rows 1 and 2 share one
+    assert lay.tails == [(), (2,)] and lay.row_tail.tolist() == [0, 1, 1]
+    assert lay.scored == 2  # the last completion column is padding in every row
+    # every row's suffix starts at the prompt's last token, in the same column
+    assert lay.suffix_ids.tolist() == [[8, 40, 41], [9, 42, pad], [9, 43, 44]]
+    # columns: prefix (3), tails padded to the longest (1), suffix (3)
+    assert lay.attention_mask.tolist() == [[1, 1, 1, 0, 1, 1, 1], [1, 1, 1, 1, 1, 1, 0], [1, 1, 1, 1, 1, 1, 1]]
+    # real tokens continue the prefix's and their tail's positions
+    assert lay.position_ids[0].tolist() == [3, 4, 5] and lay.position_ids[2].tolist() == [4, 5, 6]
+    assert lay.labels.tolist() == [[-100, 40, 41], [-100, 42, -100], [-100, 43, 44]]
 
 
 @pytest.mark.slow
@@ -50,6 +54,10 @@ def test_shared_prefix_pass_gives_the_plain_pass_loss_and_gradients(tmp_path, lo
             if "lora_B" in name:
                 param.normal_(0, 0.02, generator=torch.Generator().manual_seed(len(name)))
     inputs = trl_batch(trainer)
+    # rows 0-3 answer one question, 4-7 another: interleaved, each micro-batch holds both questions, so a
+    # question's tail computed for the first micro-batch is reused by the second
+    order = torch.tensor([0, 4, 1, 5, 2, 6, 3, 7])
+    inputs = {key: value[order] if torch.is_tensor(value) and value.dim() else value for key, value in inputs.items()}
     ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], 1)
     mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], 1)
     assert shared_prefix_length(ids, mask, inputs["prompt_ids"].size(1)) >= 16  # the path under test does run
@@ -59,7 +67,13 @@ def test_shared_prefix_pass_gives_the_plain_pass_loss_and_gradients(tmp_path, lo
     trainer.shared_prefix_training = False
     plain_loss, plain_grads = loss_and_grads(trainer, micro_batches)
     trainer.shared_prefix_training = True
+    computed = []
+    tails_kv = trainer._tails_kv
+    trainer._tails_kv = lambda *args: computed.append(sum(t not in trainer._pending_tails.get(
+        tuple(args[1][0].tolist()), {}) for t in args[3] if t)) or tails_kv(*args)
     loss, grads = loss_and_grads(trainer, micro_batches)
+    del trainer._tails_kv
+    assert computed == [2, 0]  # each question's tail runs once per step: in the first micro-batch only
     assert plain_loss != 0
     torch.testing.assert_close(loss, plain_loss, rtol=1e-4, atol=1e-6)
     assert grads.keys() == plain_grads.keys() and all(g.abs().sum() > 0 for g in grads.values())
@@ -93,7 +107,7 @@ def test_a_real_grpo_step_updates_the_weights_as_trls_pass_does(tmp_path, tiny_t
                                rewards=([_length_reward], [1.0]))
         before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
         trainer.train()
-        assert trainer._pending_prefixes == {}  # flushed by the step's last micro-batch
+        assert trainer._pending_prefixes == {} and trainer._pending_tails == {}  # flushed by the step's last micro-batch
         weights[shared] = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     moved = [n for n in before if not torch.equal(before[n], weights[True][n])]
     assert len(moved) > 0.9 * len(before)

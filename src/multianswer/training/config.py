@@ -133,8 +133,8 @@ class RolloutArgs:
     )
     shared_prefix: bool = field(
         default=True,
-        metadata={"help": "Training pass: compute the prompt prefix a micro-batch's rows share once, with gradients "
-                          "(false = TRL's per-row pass; same loss up to float rounding)."},
+        metadata={"help": "Training pass: compute the prompt prefix the rows share, and each question's prompt, once "
+                          "per step with gradients (false = TRL's per-row pass; same loss up to float rounding)."},
     )
     group_by_length: bool = field(
         default=True,

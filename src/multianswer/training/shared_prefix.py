@@ -1,29 +1,33 @@
-"""The GRPO training pass with the prompt prefix that a step's rows share computed once.
+"""The GRPO training pass with the prompt tokens that rows share computed once per optimizer step.
 
 TRL scores a micro-batch as one padded batch `[left pads | prompt | completion | right pads]`, so
 the system prompt and instructions, the same tokens in every row, go through the model again for
-each row: on SmolLM2 with the paper's prompts about 3/4 of every forward and backward pass. Here
-the shared prefix runs once (batch 1), its keys and values are broadcast to the rows, and each
-row runs only its own tokens on top:
+each row: on SmolLM2 with the paper's prompts about 3/4 of every forward and backward pass. And a
+question's own text goes through it once per completion of its group. Here a step's prompts are a
+two-level tree:
 
-    prefix (1, P)              -> KV cache, expanded to B rows
-    suffix (B, W) = input_ids[:, T - W:]    the same right edge as TRL's layout, so the completion
-                                            stays in the last `logits_to_keep` columns; a row's own
-                                            prefix copy and its left pads are masked out
+    prefix (1, P)           the tokens every row of the micro-batch starts with -> KV cache, once
+    tails  (U, L)           each distinct question's remaining prompt tokens (all but the last), on
+                            top of the prefix -> KV cache, once per question, not once per row
+    suffix (B, W) = input_ids[:, prompt_width - 1:]   each row: its prompt's last token (whose
+                            logits score the first completion token) and its completion, attending
+                            to the prefix and to its own question's tail
 
-Under gradients the prefix runs once per optimizer step, not per micro-batch: the weights do not
-change between a step's micro-batches, so its keys and values enter each micro-batch as detached
-leaves that collect gradients, and after the step's last backward their sum goes through the
-prefix's graph once (`flush_shared_prefixes`). Only completion tokens meet the vocabulary-sized LM
-head (TRL's fused head scores every position on CPU).
+Under gradients the prefix and the tails run once per optimizer step, not per micro-batch: the
+weights do not change between a step's micro-batches, so their keys and values enter each
+micro-batch as detached leaves that collect gradients, and after the step's last backward their
+sums go back through the tails' graphs (into the prefix's leaves) and then the prefix's graph,
+once each (`flush_shared_prefixes`). Only completion tokens meet the vocabulary-sized LM head
+(TRL's fused head scores every position on CPU).
 
 Positions count real tokens (the prefix is 0..P-1 in every row). TRL's plain path counts left
 pads too, which shifts all of a row's positions by the same amount: under rotary position
 embeddings attention depends on position differences only, so both paths give the same
 log-probabilities and gradients up to float rounding (tests/training/test_shared_prefix.py; with
-dropout the prefix draws one mask for all rows). Models with absolute position embeddings, logit
-softcapping or scaling, sliding-window caches, activation checkpointing (which drops the cache), a
-DDP/FSDP/DeepSpeed wrapper (one forward per backward) or image inputs keep TRL's path.
+dropout a prefix or tail draws one mask for all its rows). Models with absolute position
+embeddings, logit softcapping or scaling, sliding-window caches, activation checkpointing (which
+drops the cache), a DDP/FSDP/DeepSpeed wrapper (one forward per backward) or image inputs keep
+TRL's path.
 
 Columns that are right padding in every row of the micro-batch (TRL pads completions to the
 longest of the whole generation batch) are cut before the pass and given log-probability 0,
@@ -43,11 +47,13 @@ MIN_SHARED_PREFIX = 16  # shorter prefixes are not worth a separate forward pass
 
 @dataclass
 class PrefixLayout:
-    """A micro-batch laid out as one shared prefix and per-row suffixes."""
+    """A micro-batch laid out as one shared prefix, its questions' tails, and per-row suffixes."""
 
     prefix_ids: torch.Tensor  # (1, P)
-    suffix_ids: torch.Tensor  # (B, W)
-    attention_mask: torch.Tensor  # (B, P + W): the prefix's columns, then the suffix's
+    tails: list[tuple[int, ...]]  # the distinct tails (prompt tokens after the prefix, all but the last)
+    row_tail: torch.Tensor  # (B,): each row's index into `tails`
+    suffix_ids: torch.Tensor  # (B, W): the prompt's last token, then the completion
+    attention_mask: torch.Tensor  # (B, P + T + W): the prefix's columns, the tails' (T = longest tail), the suffix's
     position_ids: torch.Tensor  # (B, W)
     labels: torch.Tensor  # (B, W): the completion tokens to score, -100 elsewhere
     scored: int  # completion columns scored (the rest of logits_to_keep is right padding in every row)
@@ -66,23 +72,34 @@ def shared_prefix_length(input_ids: torch.Tensor, attention_mask: torch.Tensor, 
 
 
 def layout(input_ids: torch.Tensor, attention_mask: torch.Tensor, logits_to_keep: int, prefix_len: int) -> PrefixLayout:
-    """Split a TRL micro-batch (prompt left-padded, completion right-padded) at a shared prefix of `prefix_len` tokens."""
-    batch, width = input_ids.shape
-    prompt_width = width - logits_to_keep
-    starts = prompt_width - attention_mask[:, :prompt_width].sum(1)
+    """Split a TRL micro-batch (prompt left-padded, completion right-padded) into a shared prefix, tails and suffixes."""
+    prompt_width = input_ids.size(1) - logits_to_keep
+    starts = (prompt_width - attention_mask[:, :prompt_width].sum(1)).tolist()
+    completion_mask = attention_mask[:, prompt_width:]
     # completion columns padded in every row need no pass (keep one, so the output never is empty)
-    used = int(attention_mask[:, prompt_width:].any(0).nonzero().max()) + 1 if attention_mask[:, prompt_width:].any() else 1
-    end = prompt_width + used
-    begin = int(starts.min()) + prefix_len
-    suffix_ids = input_ids[:, begin:end]
-    columns = torch.arange(begin, end, device=input_ids.device)
-    suffix_mask = attention_mask[:, begin:end] * (columns[None] >= (starts + prefix_len)[:, None])
-    full_mask = torch.cat([suffix_mask.new_ones(batch, prefix_len), suffix_mask], dim=1)
-    position_ids = (prefix_len + suffix_mask.cumsum(1) - 1).clamp(min=0)
+    used = int(completion_mask.any(0).nonzero().max()) + 1 if completion_mask.any() else 1
+    row_tails = [tuple(input_ids[r, start + prefix_len:prompt_width - 1].tolist()) for r, start in enumerate(starts)]
+    tails = list(dict.fromkeys(row_tails))
+    lengths = torch.tensor([len(t) for t in row_tails], device=input_ids.device)
+    longest = int(lengths.max())
+    tail_mask = (torch.arange(longest, device=input_ids.device)[None] < lengths[:, None]).to(attention_mask.dtype)
+    suffix_ids = input_ids[:, prompt_width - 1:prompt_width + used]
+    suffix_mask = attention_mask[:, prompt_width - 1:prompt_width + used]
+    full_mask = torch.cat([suffix_mask.new_ones(len(starts), prefix_len), tail_mask, suffix_mask], dim=1)
+    position_ids = (prefix_len + lengths[:, None] + suffix_mask.cumsum(1) - 1).clamp(min=0)
     labels = suffix_ids.masked_fill(suffix_mask == 0, -100)
-    labels[:, : end - begin - used] = -100
-    first = int(starts[0])
-    return PrefixLayout(input_ids[:1, first:first + prefix_len], suffix_ids, full_mask, position_ids, labels, used)
+    labels[:, 0] = -100  # the prompt's last token
+    return PrefixLayout(input_ids[:1, starts[0]:starts[0] + prefix_len], tails,
+                        torch.tensor([tails.index(t) for t in row_tails], device=input_ids.device),
+                        suffix_ids, full_mask, position_ids, labels, used)
+
+
+def _cache(tensors: list[torch.Tensor]) -> DynamicCache:
+    """A DynamicCache holding per-layer keys and values given as [k0, v0, k1, v1, ...]."""
+    cache = DynamicCache()
+    for i in range(0, len(tensors), 2):
+        cache.update(tensors[i], tensors[i + 1], i // 2)
+    return cache
 
 
 def _plain_head(model) -> bool:
@@ -105,6 +122,7 @@ class SharedPrefixMixin(GRPOTrainer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._pending_prefixes: dict[tuple[int, ...], tuple[list, list]] = {}  # prefix ids -> (graph outputs, leaves)
+        self._pending_tails: dict[tuple[int, ...], dict[tuple[int, ...], tuple[list, list]]] = {}  # prefix -> tail -> same
 
     def _shared_prefix_applies(self, model) -> bool:
         from multianswer.generation.refill import supports_refill  # the same cache check: full attention only
@@ -132,8 +150,8 @@ class SharedPrefixMixin(GRPOTrainer):
             entropies.append(ent)
         return torch.cat(logps), torch.cat(entropies) if compute_entropy else None, None
 
-    def _prefix_cache(self, backbone, prefix_ids: torch.Tensor) -> DynamicCache:
-        """The prefix's keys and values, computed once per optimizer step when gradients flow.
+    def _prefix_kv(self, backbone, prefix_ids: torch.Tensor) -> list[torch.Tensor]:
+        """The prefix's per-layer keys and values [k0, v0, ...], computed once per optimizer step when gradients flow.
 
         Every micro-batch of a step sees the same weights, so under gradients the prefix runs once: its
         keys and values enter each micro-batch as detached leaves that collect the micro-batches'
@@ -141,23 +159,41 @@ class SharedPrefixMixin(GRPOTrainer):
         through the prefix's own graph once. Without gradients (old/reference passes) it simply runs.
         """
         if not torch.is_grad_enabled():
-            return backbone(input_ids=prefix_ids, use_cache=True).past_key_values
+            return _kv(backbone(input_ids=prefix_ids, use_cache=True).past_key_values)
         key = tuple(prefix_ids[0].tolist())
         if key not in self._pending_prefixes:
-            graph = backbone(input_ids=prefix_ids, use_cache=True).past_key_values
-            tensors = [t for layer in graph.layers for t in (layer.keys, layer.values)]
+            tensors = _kv(backbone(input_ids=prefix_ids, use_cache=True).past_key_values)
             self._pending_prefixes[key] = (tensors, [t.detach().requires_grad_() for t in tensors])
-        leaves = self._pending_prefixes[key][1]
-        cache = DynamicCache()
-        for i in range(0, len(leaves), 2):
-            cache.update(leaves[i], leaves[i + 1], i // 2)
-        return cache
+        return self._pending_prefixes[key][1]
+
+    def _tails_kv(self, backbone, prefix_ids: torch.Tensor, prefix: list[torch.Tensor],
+                  tails: list[tuple[int, ...]]) -> list[list[torch.Tensor]]:
+        """Each tail's per-layer keys and values on top of the prefix, (1, heads, len, dim) each; like the prefix, once per step."""
+        grad = torch.is_grad_enabled()
+        memo = self._pending_tails.setdefault(tuple(prefix_ids[0].tolist()), {}) if grad else {}
+        missing = [t for t in tails if t and t not in memo]
+        if missing:  # one batch, right-padded: a real token never attends to a pad after it
+            width, n, p = max(map(len, missing)), len(missing), prefix_ids.size(1)
+            ids = prefix_ids.new_tensor([list(t) + [t[-1]] * (width - len(t)) for t in missing])
+            mask = prefix_ids.new_tensor([[1] * (p + len(t)) + [0] * (width - len(t)) for t in missing])
+            positions = torch.arange(p, p + width, device=ids.device).expand(n, -1)
+            cache = _cache([t.expand(n, -1, -1, -1) for t in prefix])
+            out = _kv(backbone(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
+                               use_cache=True).past_key_values)
+            for j, tail in enumerate(missing):
+                tensors = [t[j:j + 1, :, p:p + len(tail)] for t in out]
+                memo[tail] = (tensors, [t.detach().requires_grad_() for t in tensors] if grad else tensors)
+        return [memo[t][1] if t else [] for t in tails]
 
     def flush_shared_prefixes(self) -> None:
-        """Backpropagate the gradients the step's micro-batches left on each shared prefix through its graph."""
-        pending, self._pending_prefixes = self._pending_prefixes, {}
-        for tensors, leaves in pending.values():
-            pairs = [(t, leaf.grad) for t, leaf in zip(tensors, leaves) if leaf.grad is not None]
+        """Backpropagate the gradients the step's micro-batches left on the tails, then on each prefix, through their graphs."""
+        tails = [tail for memo in self._pending_tails.values() for tail in memo.values()]
+        prefixes = list(self._pending_prefixes.values())
+        self._pending_tails, self._pending_prefixes = {}, {}
+        # one backward per level (tails computed together share a graph); the tails first, since
+        # theirs adds to the gradients on the prefixes' leaves
+        for pending in (tails, prefixes):
+            pairs = [(t, leaf.grad) for tensors, leaves in pending for t, leaf in zip(tensors, leaves) if leaf.grad is not None]
             if pairs:
                 torch.autograd.backward([t for t, _ in pairs], [g for _, g in pairs])
 
@@ -179,12 +215,19 @@ class SharedPrefixMixin(GRPOTrainer):
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         backbone = base.base_model  # LoRA layers sit inside it: calling it directly keeps them
         with self.accelerator.autocast():
-            cache = self._prefix_cache(backbone, lay.prefix_ids)
-            for layer in cache.layers:  # the one prefix computation, seen by every row (gradients sum over rows)
-                layer.keys = layer.keys.expand(rows, -1, -1, -1)
-                layer.values = layer.values.expand(rows, -1, -1, -1)
+            prefix = self._prefix_kv(backbone, lay.prefix_ids)
+            tails = self._tails_kv(backbone, lay.prefix_ids, prefix, lay.tails)
+            width = lay.attention_mask.size(1) - prefix_len - lay.suffix_ids.size(1)
+            kv = []
+            for i, shared in enumerate(prefix):  # the one prefix computation, seen by every row (gradients sum over rows)
+                parts = [shared.expand(rows, -1, -1, -1)]
+                if width:  # each row's own question's tail (one computation per question), padded to the longest
+                    padded = [torch.nn.functional.pad(t[i], (0, 0, 0, width - t[i].size(2))) if t
+                              else shared.new_zeros(1, shared.size(1), width, shared.size(3)) for t in tails]
+                    parts.append(torch.cat(padded)[lay.row_tail])
+                kv.append(torch.cat(parts, dim=2))
             hidden = backbone(input_ids=lay.suffix_ids, attention_mask=lay.attention_mask, position_ids=lay.position_ids,
-                              past_key_values=cache, use_cache=False).last_hidden_state
+                              past_key_values=_cache(kv), use_cache=False).last_hidden_state
         scored = lay.labels[:, -lay.scored:]
         keep = scored != -100
         # the hidden state before each completion token predicts it; only those positions meet the LM head
@@ -197,6 +240,11 @@ class SharedPrefixMixin(GRPOTrainer):
             return torch.nn.functional.pad(full, (0, pad))
 
         return widen(logps), widen(entropies)
+
+
+def _kv(cache: DynamicCache) -> list[torch.Tensor]:
+    """A cache's per-layer keys and values as [k0, v0, k1, v1, ...]."""
+    return [t for layer in cache.layers for t in (layer.keys, layer.values)]
 
 
 def completion_logps(hidden: torch.Tensor, head: torch.nn.Module, labels: torch.Tensor, temperature: float,
