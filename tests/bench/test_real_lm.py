@@ -60,7 +60,9 @@ def test_table_prices_multi_runs_against_k_single_samples(tmp_path):
                         "tokens_per_question": 60.0, "format_rate": 1.0})
     multi = _write_run(tmp_path / "multi-rlvr", "multi", coverage=0.6, tokens_per_completion=30.0,
                        tokens_per_question=30.0, format_rate=0.9, ece=None)
-    lines = real_lm.table([single, multi]).splitlines()
+    base = _write_run(tmp_path / "base-3-samples", "single", **{"pass@3": 0.2, "tokens_per_completion": 40.0})
+    lines = real_lm.table([base, single, multi]).splitlines()
+    del lines[2]  # the base's row: multi runs are priced against rlvr's samples, not the first single run
     # columns: coverage@K, distinct correct, distinct answers, top-1, Brier, ECE, tokens/question, token ratio, format
     assert lines[2] == "| rlvr-3-samples | 0.500 | n/a | n/a | n/a | n/a | n/a | 60.000 | 1.000 | 1.000 |"
     assert lines[3] == "| multi-rlvr | 0.600 | n/a | n/a | n/a | n/a | n/a | 30.000 | 0.500 | 0.900 |"  # 30 / (3 x 20)
