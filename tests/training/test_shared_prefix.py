@@ -7,7 +7,7 @@ import torch
 
 from trl.trainer.utils import split_tensor_dict
 
-from multianswer.training.shared_prefix import layout, shared_prefix_length
+from multianswer.training.shared_prefix import TailBlocks, layout, shared_prefix_length
 
 
 def test_prefix_length_stops_at_the_first_difference_and_keeps_each_rows_last_prompt_token():
@@ -53,27 +53,28 @@ def test_shared_prefix_pass_gives_the_plain_pass_loss_and_gradients(tmp_path, lo
         for name, param in trainer.model.named_parameters():
             if "lora_B" in name:
                 param.normal_(0, 0.02, generator=torch.Generator().manual_seed(len(name)))
-    inputs = trl_batch(trainer)
-    # rows 0-3 answer one question, 4-7 another: interleaved, each micro-batch holds both questions, so a
-    # question's tail computed for the first micro-batch is reused by the second
-    order = torch.tensor([0, 4, 1, 5, 2, 6, 3, 7])
+    inputs = trl_batch(trainer, rows=12)
+    # rows 0-3 answer question A, 4-7 B, 8-11 C; three micro-batches: [A A B B] computes A's and B's tails (one
+    # block), [A C C C] reuses A's and computes C's (a second block), [A B B C] reads both blocks
+    order = torch.tensor([0, 1, 4, 5, 2, 8, 9, 10, 3, 6, 7, 11])
     inputs = {key: value[order] if torch.is_tensor(value) and value.dim() else value for key, value in inputs.items()}
     ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], 1)
     mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], 1)
     assert shared_prefix_length(ids, mask, inputs["prompt_ids"].size(1)) >= 16  # the path under test does run
     assert trainer._shared_prefix_applies(trainer.model)
 
-    micro_batches = split_tensor_dict(inputs, 2)  # two micro-batches of one step share one prefix computation
+    trainer.remember_batch_prefix(inputs)  # as generating the batch does: every micro-batch cuts at one prefix
+    micro_batches = split_tensor_dict(inputs, 3)  # the micro-batches of one step share one prefix computation
     trainer.shared_prefix_training = False
     plain_loss, plain_grads = loss_and_grads(trainer, micro_batches)
     trainer.shared_prefix_training = True
     computed = []
     tails_kv = trainer._tails_kv
-    trainer._tails_kv = lambda *args: computed.append(sum(t not in trainer._pending_tails.get(
-        tuple(args[1][0].tolist()), {}) for t in args[3] if t)) or tails_kv(*args)
+    trainer._tails_kv = lambda backbone, lay, prefix: computed.append(sum(t not in trainer._pending_tails.get(
+        tuple(lay.prefix_ids[0].tolist()), TailBlocks()).where for t in lay.tails if t)) or tails_kv(backbone, lay, prefix)
     loss, grads = loss_and_grads(trainer, micro_batches)
     del trainer._tails_kv
-    assert computed == [2, 0]  # each question's tail runs once per step: in the first micro-batch only
+    assert computed == [2, 1, 0]  # each question's tail runs once per step
     assert plain_loss != 0
     torch.testing.assert_close(loss, plain_loss, rtol=1e-4, atol=1e-6)
     assert grads.keys() == plain_grads.keys() and all(g.abs().sum() > 0 for g in grads.values())

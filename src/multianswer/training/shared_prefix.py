@@ -36,7 +36,8 @@ as TRL gives every padded position.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, field
 
 import torch
 from transformers import DynamicCache
@@ -94,6 +95,14 @@ def layout(input_ids: torch.Tensor, attention_mask: torch.Tensor, logits_to_keep
                         suffix_ids, full_mask, position_ids, labels, used)
 
 
+@dataclass
+class TailBlocks:
+    """The tails computed so far in a step under one prefix: blocks of (graph outputs, leaves), per layer (tails, heads, len, dim)."""
+
+    blocks: list[tuple[list[torch.Tensor], list[torch.Tensor]]] = field(default_factory=list)
+    where: dict[tuple[int, ...], tuple[int, int]] = field(default_factory=dict)  # tail -> (block, row in it)
+
+
 def _cache(tensors: list[torch.Tensor]) -> DynamicCache:
     """A DynamicCache holding per-layer keys and values given as [k0, v0, k1, v1, ...]."""
     cache = DynamicCache()
@@ -122,7 +131,22 @@ class SharedPrefixMixin(GRPOTrainer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._pending_prefixes: dict[tuple[int, ...], tuple[list, list]] = {}  # prefix ids -> (graph outputs, leaves)
-        self._pending_tails: dict[tuple[int, ...], dict[tuple[int, ...], tuple[list, list]]] = {}  # prefix -> tail -> same
+        self._pending_tails: dict[tuple[int, ...], TailBlocks] = {}  # prefix ids -> its questions' tails
+        self._batch_prefix_len: int | None = None  # tokens every prompt of the current generation batch starts with
+
+    def _generate_and_score_completions(self, inputs):
+        batch = super()._generate_and_score_completions(inputs)
+        self.remember_batch_prefix(batch)
+        return batch
+
+    def remember_batch_prefix(self, batch: dict) -> None:
+        """Cut every micro-batch of this generation batch at the prefix all its prompts share.
+
+        A micro-batch's own rows may share a few tokens more (two questions that start alike); cut there,
+        micro-batches of one step would each need their own prefix and their own tails.
+        """
+        ids = batch["prompt_ids"]
+        self._batch_prefix_len = shared_prefix_length(ids, batch["prompt_mask"], ids.size(1))
 
     def _shared_prefix_applies(self, model) -> bool:
         from multianswer.generation.refill import supports_refill  # the same cache check: full attention only
@@ -166,28 +190,42 @@ class SharedPrefixMixin(GRPOTrainer):
             self._pending_prefixes[key] = (tensors, [t.detach().requires_grad_() for t in tensors])
         return self._pending_prefixes[key][1]
 
-    def _tails_kv(self, backbone, prefix_ids: torch.Tensor, prefix: list[torch.Tensor],
-                  tails: list[tuple[int, ...]]) -> list[list[torch.Tensor]]:
-        """Each tail's per-layer keys and values on top of the prefix, (1, heads, len, dim) each; like the prefix, once per step."""
+    def _tails_kv(self, backbone, lay: PrefixLayout, prefix: list[torch.Tensor]) -> list[torch.Tensor] | None:
+        """Each row's tail keys and values per layer, (rows, heads, T, dim), T = the longest tail; like the prefix, once per step.
+
+        A micro-batch's new tails run as one right-padded batch on top of the prefix (a real token never
+        attends to a pad after it) and are kept as one block; a row reads its tail from its block.
+        """
+        width = lay.attention_mask.size(1) - lay.prefix_ids.size(1) - lay.suffix_ids.size(1)
+        if not width:
+            return None
         grad = torch.is_grad_enabled()
-        memo = self._pending_tails.setdefault(tuple(prefix_ids[0].tolist()), {}) if grad else {}
-        missing = [t for t in tails if t and t not in memo]
-        if missing:  # one batch, right-padded: a real token never attends to a pad after it
-            width, n, p = max(map(len, missing)), len(missing), prefix_ids.size(1)
-            ids = prefix_ids.new_tensor([list(t) + [t[-1]] * (width - len(t)) for t in missing])
-            mask = prefix_ids.new_tensor([[1] * (p + len(t)) + [0] * (width - len(t)) for t in missing])
-            positions = torch.arange(p, p + width, device=ids.device).expand(n, -1)
-            cache = _cache([t.expand(n, -1, -1, -1) for t in prefix])
-            out = _kv(backbone(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
-                               use_cache=True).past_key_values)
-            for j, tail in enumerate(missing):
-                tensors = [t[j:j + 1, :, p:p + len(tail)] for t in out]
-                memo[tail] = (tensors, [t.detach().requires_grad_() for t in tensors] if grad else tensors)
-        return [memo[t][1] if t else [] for t in tails]
+        memo = self._pending_tails.setdefault(tuple(lay.prefix_ids[0].tolist()), TailBlocks()) if grad else TailBlocks()
+        missing = [t for t in lay.tails if t and t not in memo.where]
+        if missing:
+            longest, n, p = max(map(len, missing)), len(missing), lay.prefix_ids.size(1)
+            ids = lay.prefix_ids.new_tensor([list(t) + [t[-1]] * (longest - len(t)) for t in missing])
+            mask = lay.prefix_ids.new_tensor([[1] * (p + len(t)) + [0] * (longest - len(t)) for t in missing])
+            positions = torch.arange(p, p + longest, device=ids.device).expand(n, -1)
+            out = backbone(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                           past_key_values=_cache([t.expand(n, -1, -1, -1) for t in prefix])).past_key_values
+            tensors = [t[:, :, p:] for t in _kv(out)]
+            memo.where |= {t: (len(memo.blocks), j) for j, t in enumerate(missing)}
+            memo.blocks.append((tensors, [t.detach().requires_grad_() for t in tensors] if grad else tensors))
+        places = [memo.where.get(t, (None, 0)) for t in lay.tails]  # an empty tail reads any row: all its columns are masked
+        used = sorted({b for b, _ in places if b is not None})
+        offsets = dict(zip(used, itertools.accumulate((memo.blocks[b][1][0].size(0) for b in used), initial=0)))
+        rows = torch.tensor([offsets.get(b, 0) + j for b, j in places], device=lay.row_tail.device)[lay.row_tail]
+
+        def fit(t: torch.Tensor) -> torch.Tensor:  # a block's width is its own longest tail
+            return t[:, :, :width] if t.size(2) >= width else torch.nn.functional.pad(t, (0, 0, 0, width - t.size(2)))
+
+        layers = zip(*(memo.blocks[b][1] for b in used))
+        return [(fit(ts[0]) if len(ts) == 1 else torch.cat([fit(t) for t in ts]))[rows] for ts in layers]
 
     def flush_shared_prefixes(self) -> None:
         """Backpropagate the gradients the step's micro-batches left on the tails, then on each prefix, through their graphs."""
-        tails = [tail for memo in self._pending_tails.values() for tail in memo.values()]
+        tails = [block for memo in self._pending_tails.values() for block in memo.blocks]
         prefixes = list(self._pending_prefixes.values())
         self._pending_tails, self._pending_prefixes = {}, {}
         # one backward per level (tails computed together share a graph); the tails first, since
@@ -206,6 +244,8 @@ class SharedPrefixMixin(GRPOTrainer):
     def _shared_prefix_chunk(self, model, input_ids, attention_mask, logits_to_keep):
         """Log-probabilities and entropies of one chunk's completion tokens, (rows, logits_to_keep) each."""
         prefix_len = shared_prefix_length(input_ids, attention_mask, input_ids.size(1) - logits_to_keep)
+        if self._batch_prefix_len is not None:  # any shorter prefix is as exact; a stale one (old log-probabilities) too
+            prefix_len = min(prefix_len, self._batch_prefix_len)
         if prefix_len < MIN_SHARED_PREFIX:
             logps, entropies, _ = super()._get_per_token_logps_and_entropies(
                 model, input_ids, attention_mask, logits_to_keep, compute_entropy=True)
@@ -216,16 +256,11 @@ class SharedPrefixMixin(GRPOTrainer):
         backbone = base.base_model  # LoRA layers sit inside it: calling it directly keeps them
         with self.accelerator.autocast():
             prefix = self._prefix_kv(backbone, lay.prefix_ids)
-            tails = self._tails_kv(backbone, lay.prefix_ids, prefix, lay.tails)
-            width = lay.attention_mask.size(1) - prefix_len - lay.suffix_ids.size(1)
-            kv = []
-            for i, shared in enumerate(prefix):  # the one prefix computation, seen by every row (gradients sum over rows)
-                parts = [shared.expand(rows, -1, -1, -1)]
-                if width:  # each row's own question's tail (one computation per question), padded to the longest
-                    padded = [torch.nn.functional.pad(t[i], (0, 0, 0, width - t[i].size(2))) if t
-                              else shared.new_zeros(1, shared.size(1), width, shared.size(3)) for t in tails]
-                    parts.append(torch.cat(padded)[lay.row_tail])
-                kv.append(torch.cat(parts, dim=2))
+            tails = self._tails_kv(backbone, lay, prefix)
+            # the one prefix computation, seen by every row (gradients sum over rows); then each row's own question's tail
+            kv = [shared.expand(rows, -1, -1, -1) for shared in prefix]
+            if tails is not None:
+                kv = [torch.cat([shared, tail], dim=2) for shared, tail in zip(kv, tails)]
             hidden = backbone(input_ids=lay.suffix_ids, attention_mask=lay.attention_mask, position_ids=lay.position_ids,
                               past_key_values=_cache(kv), use_cache=False).last_hidden_state
         scored = lay.labels[:, -lay.scored:]
@@ -252,7 +287,9 @@ def completion_logps(hidden: torch.Tensor, head: torch.nn.Module, labels: torch.
     """Log-probability of each label and the entropy of its next-token distribution at `temperature`, (tokens,) each."""
     # TRL's fused head scores every position on CPU (it compacts only on Triton devices); here only the
     # completion tokens meet the vocabulary-sized projection, once (no recomputation in the backward)
-    logp = (head(hidden).float() / temperature).log_softmax(-1)
+    # without a bias, head(h) / T = head(h / T): the division runs on hidden-sized rows, not vocabulary-sized ones
+    logits = head(hidden / temperature).float() if getattr(head, "bias", None) is None else head(hidden).float() / temperature
+    logp = logits.log_softmax(-1)
     chosen = logp.gather(-1, labels.unsqueeze(-1)).squeeze(-1)
     with torch.set_grad_enabled(with_entropy_grad and torch.is_grad_enabled()):
         entropy = -(logp.exp() * logp).sum(-1)
