@@ -1,0 +1,122 @@
+"""Tries at making the demo's multi-rlcr learn its confidences (issue 21, item 3), each from one demo's base model.
+
+    python bench/calibration_tries.py --demo runs/seeds/seed-0 --out runs/calibration \
+        --try steps300 rl_steps=300 --try t1 temperature=1.0 [...]
+
+A try is a name and DemoPreset / GRPO overrides (`rl_steps`, `learning_rate`, `num_generations`,
+`prompts_per_step`, or any GRPOConfig field such as `temperature`). Each try trains multi-rlcr from
+the demo's warmed base (`DEMO/base`) with the demo's settings plus its overrides, evaluates it on the
+held-out world-cases questions as the demo does, and prints, beside the base's stated confidences:
+the mean gap between each stated confidence and its candidate's true probability (claim c.gap:
+<= 0.10 and <= 0.6x the base's), the ECE over 10 drawn golds per question (c.ece10: <= 0.05),
+coverage@3, the mean stated confidences by rank, and the mean confidence sum of the training
+rollouts at the first and last logged step. Re-running reuses finished tries and evaluations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from multianswer.demo.effect import drawn_golds, known_distributions, stated_gap, stated_sets
+from multianswer.demo.pipeline import PRESETS, DemoArgs, rl_config
+from multianswer.evaluation.claims import drawn_gold_ece
+from multianswer.evaluation.rundir import load_run
+from multianswer.evaluation.runner import EvalArgs, evaluate
+
+TASK = "world-cases"
+
+
+def preset_with(overrides: list[str]):
+    """The demo's tiny preset with `key=value` overrides (preset fields, else GRPO fields)."""
+    preset = PRESETS["tiny"]
+    fields = {f.name: f.type for f in dataclasses.fields(preset)}
+    changes, grpo = {}, dict(preset.grpo)
+    for item in overrides:
+        key, _, raw = item.partition("=")
+        try:  # numbers, true/false, lists as JSON; anything else is a string
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        if key in fields:
+            changes[key] = value
+        else:
+            grpo[key] = value
+    return dataclasses.replace(preset, **changes, grpo=grpo)
+
+
+def evaluate_run(model: str, fmt: str, out: Path, seed: int, questions: int, max_new_tokens: int) -> Path:
+    """The demo's evaluation of `model` on the held-out world-cases questions."""
+    evaluate(EvalArgs(model=model, task=TASK, out=str(out), format=fmt, k=3, limit=questions, temperature=0.7,
+                      max_new_tokens=max_new_tokens, seed=seed, batch_size=32, bootstrap=200, progress=False))
+    return out
+
+
+def figures(run_dir: Path, questions: int) -> dict:
+    """Gap to the truth, drawn-gold ECE, coverage and mean stated confidence by rank of one evaluated run."""
+    summary, rows = load_run(run_dir)
+    known = known_distributions(TASK, questions)
+    truth = {ex.id: ex.metadata["probabilities"] for ex in known}
+    sets = stated_sets(rows, truth)
+    by_rank = [statistics.mean(c[i] for _, c, _ in sets) for i in range(3)] if sets else None
+    return {"gap": stated_gap(rows, truth), "ece10": drawn_gold_ece(stated_sets(rows, drawn_golds(known))),
+            "coverage": summary.get("coverage"), "stated": by_rank}
+
+
+def confidence_sums(metrics_file: Path) -> tuple[float, float] | None:
+    """The training rollouts' mean confidence sum at the first and the last logged step."""
+    steps = [json.loads(line) for line in metrics_file.read_text().splitlines() if line.strip()]
+    sums = [s["answer_set/confidence_sum"] for s in steps if "answer_set/confidence_sum" in s]
+    return (sums[0], sums[-1]) if sums else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the tries; print one line per try and write OUT/tries.json."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--demo", required=True, help="a finished demo's folder (its base model is DEMO/base)")
+    parser.add_argument("--out", default="runs/calibration", help="where each try trains and evaluates")
+    parser.add_argument("--try", dest="tries", nargs="+", action="append", default=[], metavar=("NAME", "KEY=VALUE"),
+                        help="a try: its name, then overrides of the demo's preset or GRPO settings (repeatable)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of training and evaluation (the demo's --seed)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    demo, out = Path(args.demo), Path(args.out)
+    base = demo / "base"
+    if not (base / "config.json").is_file():
+        print(f"error: {base} holds no model: run `multianswer demo --out {demo}` first", file=sys.stderr)
+        return 2
+    questions = PRESETS["tiny"].eval_questions
+    results = {"base": figures(evaluate_run(str(base), "multi-conf", out / "base" / "eval", args.seed, questions,
+                                            PRESETS["tiny"].max_completion_length), questions)}
+    for name, *overrides in args.tries:
+        from multianswer.training.trainer import train
+
+        preset = preset_with(overrides)
+        folder = out / name
+        final = folder / "train" / "multi-rlcr" / "final"
+        if not (final / "config.json").is_file():
+            train(rl_config(str(base), "multi-rlcr", folder, DemoArgs(out=str(folder), seed=args.seed, progress=False), preset))
+        run = evaluate_run(str(final), "multi-conf", folder / "eval", args.seed, questions, preset.max_completion_length)
+        results[name] = figures(run, questions) | {"overrides": overrides,
+                                                   "confidence_sum_first_last": confidence_sums(final.parent / "metrics.jsonl")}
+    base_gap = results["base"]["gap"]
+    print("| try | gap | gap / base's | ECE (10 drawn golds) | coverage@3 | stated by rank | confidence sum first -> last step |")
+    print("|---|---:|---:|---:|---:|---|---|")
+    for name, r in results.items():
+        stated = ", ".join(f"{x:.2f}" for x in r["stated"]) if r["stated"] else "n/a"
+        sums = r.get("confidence_sum_first_last")
+        print(f"| {name} {' '.join(r.get('overrides', []))} | {r['gap']:.3f} | {r['gap'] / base_gap:.2f} | {r['ece10']:.3f} | "
+              f"{r['coverage']:.3f} | {stated} | {f'{sums[0]:.2f} -> {sums[1]:.2f}' if sums else ''} |")
+    (out / "tries.json").write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
