@@ -5,7 +5,8 @@
 
 A try is a name and DemoPreset / GRPO overrides (`rl_steps`, `learning_rate`, `num_generations`,
 `prompts_per_step`, or any GRPOConfig field such as `temperature`). Each try trains multi-rlcr from
-the demo's warmed base (`DEMO/base`) with the demo's settings plus its overrides, evaluates it on the
+the demo's warmed base (`DEMO/base`; a try that overrides a `warmup_*` field warms up a base of
+its own, reported beside it) with the demo's settings plus its overrides, evaluates it on the
 held-out world-cases questions as the demo does, and prints, beside the base's stated confidences:
 the mean gap between each stated confidence and its candidate's true probability (claim c.gap:
 <= 0.10 and <= 0.6x the base's), the ECE over 10 drawn golds per question (c.ece10: <= 0.05),
@@ -100,18 +101,25 @@ def main(argv: list[str] | None = None) -> int:
 
         preset = preset_with(overrides)
         folder = out / name
+        base = demo / "base"
+        if any(item.startswith("warmup_") for item in overrides):  # a warm-up of its own: its own base model
+            from multianswer.demo.pipeline import build_base
+
+            base = Path(build_base(folder, DemoArgs(out=str(folder), seed=args.seed, progress=False), preset))
+            results[f"{name}: base"] = figures(evaluate_run(str(base), "multi-conf", folder / "base-eval", args.seed,
+                                                            questions, preset.max_completion_length), questions)
         final = folder / "train" / "multi-rlcr" / "final"
         if not (final / "config.json").is_file():
             train(rl_config(str(base), "multi-rlcr", folder, DemoArgs(out=str(folder), seed=args.seed, progress=False), preset))
         run = evaluate_run(str(final), "multi-conf", folder / "eval", args.seed, questions, preset.max_completion_length)
         results[name] = figures(run, questions) | {"overrides": overrides,
                                                    "confidence_sum_first_last": confidence_sums(final.parent / "metrics.jsonl")}
-    base_gap = results["base"]["gap"]
     print("| try | gap | gap / base's | ECE (10 drawn golds) | coverage@3 | stated by rank | confidence sum first -> last step |")
     print("|---|---:|---:|---:|---:|---|---|")
     for name, r in results.items():
         stated = ", ".join(f"{x:.2f}" for x in r["stated"]) if r["stated"] else "n/a"
         sums = r.get("confidence_sum_first_last")
+        base_gap = results.get(f"{name}: base", results["base"])["gap"]  # a try's own base where it warmed one up
         print(f"| {name} {' '.join(r.get('overrides', []))} | {r['gap']:.3f} | {r['gap'] / base_gap:.2f} | {r['ece10']:.3f} | "
               f"{r['coverage']:.3f} | {stated} | {f'{sums[0]:.2f} -> {sums[1]:.2f}' if sums else ''} |")
     (out / "tries.json").write_text(json.dumps(results, indent=2) + "\n")

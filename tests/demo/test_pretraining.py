@@ -49,3 +49,23 @@ def test_world_warmup_targets_are_fixed_by_the_seed():
     first = warmup_pairs(tasks, 60, DemoWarmupArgs(k=3, seed=4))
     assert first == warmup_pairs(tasks, 60, DemoWarmupArgs(k=3, seed=4))
     assert first != warmup_pairs(tasks, 60, DemoWarmupArgs(k=3, seed=5))
+
+
+def test_an_overconfidence_spread_varies_the_stated_confidence_of_the_same_answer():
+    # one draw question in the single-conf format: its one answer's stated confidence depends only on the
+    # answer without a spread, and takes several levels with one (what a GRPO group needs to compare)
+    from random import Random
+
+    from multianswer.demo.pretraining import warmup_completion
+
+    example = get_task("procedural-draws").examples("train", 1)[0]
+    top = max(example.metadata["probabilities"], key=example.metadata["probabilities"].get)
+
+    def stated(spread: float) -> set[float]:
+        args, rng = DemoWarmupArgs(overconfidence_spread=spread, wrong_rate=0.0, duplicate_rate=0.0), Random(0)
+        parsed = [parse_completion(warmup_completion(example, AnswerFormat.SINGLE_CONF, 1, args, rng), "single-conf")
+                  for _ in range(300)]
+        return {p.confidences[0] for p in parsed if p.answers[0] == top}
+
+    assert len(stated(0.0)) == 1
+    assert len(stated(1.0)) >= 10

@@ -52,6 +52,8 @@ class DemoPreset:
     multi_rlvr_correctness: str = "any"  # 'any' right, or 'count' of distinct right / K (Multi-RLCR keeps 'any')
     duplicates_zero: bool | None = None  # repeated candidates earn no correctness (None: confidence formats only, as the reference)
     num_layers: int = 3
+    warmup_overconfidence: float = 2.0  # the warm-up states confidences ∝ weight ** this (demo/pretraining.py)
+    warmup_overconfidence_spread: float = 0.0  # each warm-up target's exponent drawn from the above ± this
     grpo: dict = field(default_factory=dict)  # any other GRPOConfig field
 
 
@@ -119,7 +121,9 @@ def build_base(out: Path, args: DemoArgs, preset: DemoPreset) -> str:
     tasks = [get_task(name) for name in EVAL_TASKS]
     # only the formats the demo's methods answer in (rlcr's single-conf is left out): each gets a third of the steps
     formats = tuple(dict.fromkeys(METHOD_FORMATS[m] for m in DEMO_METHODS))
-    wargs = DemoWarmupArgs(steps=preset.warmup_steps, k=args.k, seed=args.seed, lr=preset.warmup_lr, formats=formats)
+    wargs = DemoWarmupArgs(steps=preset.warmup_steps, k=args.k, seed=args.seed, lr=preset.warmup_lr, formats=formats,
+                           overconfidence=preset.warmup_overconfidence,
+                           overconfidence_spread=preset.warmup_overconfidence_spread)
     pairs = warmup_pairs(tasks, wargs.steps * wargs.batch_size, wargs)
     corpus = [m[0]["content"] + "\n" + m[1]["content"] + "\n" + c for m, c in pairs[:2000]]
     # every line of the fixed system prompts, and the user turn's closing line, is one token

@@ -39,6 +39,7 @@ class DemoWarmupArgs:
     wrong_rate: float = 0.2  # share of candidates replaced by a wrong answer
     duplicate_rate: float = 0.05  # share of answer sets that repeat a candidate
     overconfidence: float = 2.0  # stated confidence ∝ weight ** this (1: calibrated on the weights)
+    overconfidence_spread: float = 0.0  # each target's exponent drawn from overconfidence ± this (0: the one exponent)
     decimals: int = 2  # of the stated confidences (one decimal cannot say 0.05: a rare answer reads 0)
     seed: int = 0
     formats: tuple[AnswerFormat, ...] = tuple(AnswerFormat)  # taught in equal shares
@@ -99,7 +100,10 @@ def warmup_completion(example: Example, fmt: AnswerFormat, k: int, args: DemoWar
         answers = [_wrong_answer(a, example, rng) if rng.random() < args.wrong_rate else a for a in answers]
     if n > 1 and rng.random() < args.duplicate_rate:
         answers[-1] = answers[0]
-    confidences = stated_confidences(example, answers, n, args.overconfidence, rng, args.decimals) if fmt.has_confidence else None
+    confidences = None
+    if fmt.has_confidence:  # with a spread, targets state varied confidence levels: GRPO groups then can compare some
+        sharpen = args.overconfidence + (rng.uniform(-1, 1) * args.overconfidence_spread if args.overconfidence_spread else 0.0)
+        confidences = stated_confidences(example, answers, n, sharpen, rng, args.decimals)
     # a leading space makes " purple" in an answer the same token as in "5 purple, 9 orange":
     # copying from the question is then one lookup for a tiny model (the parser strips it)
     return format_completion([" " + a for a in answers], fmt, confidences, think=rng.choice(THINKS))
