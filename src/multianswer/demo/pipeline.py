@@ -52,6 +52,7 @@ class DemoPreset:
     multi_rlvr_correctness: str = "any"  # 'any' right, or 'count' of distinct right / K (Multi-RLCR keeps 'any')
     duplicates_zero: bool | None = None  # repeated candidates earn no correctness (None: confidence formats only, as the reference)
     num_layers: int = 3
+    require_sum_le_one: bool = True  # multi-rlcr's Brier term is 0 when the confidences sum past 1 (the paper's default)
     warmup_overconfidence: float = 2.0  # the warm-up states confidences ∝ weight ** this (demo/pretraining.py)
     warmup_overconfidence_spread: float = 0.0  # each warm-up target's exponent drawn from the above ± this
     grpo: dict = field(default_factory=dict)  # any other GRPOConfig field
@@ -155,7 +156,7 @@ def rl_config(base: str, method: str, out: Path, args: DemoArgs, preset: DemoPre
         # for Multi-RLCR, repeated candidates earn no correctness (its enforceUniqueness). With the paper's defaults
         # ('any', repeats allowed) seed 0 left 0.68-0.80 of multi-rlvr's answer sets distinct (claim b: >= 0.95).
         method=MethodArgs(method=method, k=args.k, correctness=preset.multi_rlvr_correctness if method == "multi-rlvr" else "any",
-                          duplicates_zero=preset.duplicates_zero),
+                          duplicates_zero=preset.duplicates_zero, require_sum_le_one=preset.require_sum_le_one),
         data=DataArgs(task=TRAIN_TASK),
         log=LogArgs(console_metrics=False),
         warmup=WarmupArgs(format_warmup_steps=preset.format_warmup_steps, format_warmup_lr=1e-3, format_warmup_batch_size=4),
