@@ -59,7 +59,12 @@ class DemoPreset:
 
 
 PRESETS = {
-    "tiny": DemoPreset(warmup_steps=1600, rl_steps=100, multi_rlvr_correctness="count", duplicates_zero=True, eval_questions=100, learning_rate=5e-4, use_lora=False),
+    # require_sum_le_one=False: with the paper's Σp ≤ 1 rule, a third of the base's world-cases answer sets
+    # (overconfident by design) sum past 1 and get Brier 0, and GRPO learns to state ~0 everywhere (confidence sum
+    # 0.75 -> 0.35, ECE over drawn golds 0.205); without it the sums stay near the true top-3 mass (0.73) and
+    # that ECE is 0.151 (bench/calibration_tries.py, docs/demo.md)
+    "tiny": DemoPreset(warmup_steps=1600, rl_steps=100, multi_rlvr_correctness="count", duplicates_zero=True, eval_questions=100,
+                       learning_rate=5e-4, use_lora=False, require_sum_le_one=False),
     # for tests: every stage, a few steps each
     "quick": DemoPreset(warmup_steps=20, rl_steps=2, eval_questions=4, learning_rate=5e-4, use_lora=False,
                         num_generations=4, prompts_per_step=2, max_completion_length=32),
