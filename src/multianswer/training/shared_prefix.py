@@ -124,7 +124,7 @@ def _rotary(model) -> bool:
 
 
 class SharedPrefixMixin(GRPOTrainer):
-    """GRPOTrainer whose training (and old/reference) log-probabilities compute a micro-batch's shared prefix once."""
+    """GRPOTrainer whose training (and old/reference) log-probabilities compute the shared prefix and each question's prompt once."""
 
     shared_prefix_training: bool = True
 
