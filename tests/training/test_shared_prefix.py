@@ -7,7 +7,7 @@ import torch
 
 from trl.trainer.utils import split_tensor_dict
 
-from multianswer.training.shared_prefix import TailBlocks, layout, shared_prefix_length
+from multianswer.training.shared_prefix import layout, shared_prefix_length
 
 
 def test_prefix_length_stops_at_the_first_difference_and_keeps_each_rows_last_prompt_token():
@@ -70,8 +70,8 @@ def test_shared_prefix_pass_gives_the_plain_pass_loss_and_gradients(tmp_path, lo
     trainer.shared_prefix_training = True
     computed = []
     tails_kv = trainer._tails_kv
-    trainer._tails_kv = lambda backbone, lay, prefix: computed.append(sum(t not in trainer._pending_tails.get(
-        tuple(lay.prefix_ids[0].tolist()), TailBlocks()).where for t in lay.tails if t)) or tails_kv(backbone, lay, prefix)
+    trainer._tails_kv = lambda backbone, lay, shared: computed.append(
+        sum(t not in shared.where for t in lay.tails if t)) or tails_kv(backbone, lay, shared)
     loss, grads = loss_and_grads(trainer, micro_batches)
     del trainer._tails_kv
     assert computed == [2, 1, 0]  # each question's tail runs once per step
@@ -108,7 +108,7 @@ def test_a_real_grpo_step_updates_the_weights_as_trls_pass_does(tmp_path, tiny_t
                                rewards=([_length_reward], [1.0]))
         before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
         trainer.train()
-        assert trainer._pending_prefixes == {} and trainer._pending_tails == {}  # flushed by the step's last micro-batch
+        assert trainer._pending == {}  # flushed by the step's last micro-batch
         weights[shared] = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     moved = [n for n in before if not torch.equal(before[n], weights[True][n])]
     assert len(moved) > 0.9 * len(before)

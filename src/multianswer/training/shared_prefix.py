@@ -96,10 +96,16 @@ def layout(input_ids: torch.Tensor, attention_mask: torch.Tensor, logits_to_keep
 
 
 @dataclass
-class TailBlocks:
-    """The tails computed so far in a step under one prefix: blocks of (graph outputs, leaves), per layer (tails, heads, len, dim)."""
+class SharedKV:
+    """A prefix's keys and values for a step, and the tails computed on top of it so far.
 
-    blocks: list[tuple[list[torch.Tensor], list[torch.Tensor]]] = field(default_factory=list)
+    `tensors` are graph outputs, `leaves` what the micro-batches read: detached copies that collect
+    their gradients (under gradients), else the outputs themselves. Each is per layer [k0, v0, ...].
+    """
+
+    tensors: list[torch.Tensor]
+    leaves: list[torch.Tensor]
+    blocks: list[tuple[list[torch.Tensor], list[torch.Tensor]]] = field(default_factory=list)  # tails: (tensors, leaves)
     where: dict[tuple[int, ...], tuple[int, int]] = field(default_factory=dict)  # tail -> (block, row in it)
 
 
@@ -130,8 +136,7 @@ class SharedPrefixMixin(GRPOTrainer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._pending_prefixes: dict[tuple[int, ...], tuple[list, list]] = {}  # prefix ids -> (graph outputs, leaves)
-        self._pending_tails: dict[tuple[int, ...], TailBlocks] = {}  # prefix ids -> its questions' tails
+        self._pending: dict[tuple[int, ...], SharedKV] = {}  # prefix ids -> what the step computed under that prefix
         self._batch_prefix_len: int | None = None  # tokens every prompt of the current generation batch starts with
 
     def _generate_and_score_completions(self, inputs):
@@ -174,8 +179,8 @@ class SharedPrefixMixin(GRPOTrainer):
             entropies.append(ent)
         return torch.cat(logps), torch.cat(entropies) if compute_entropy else None, None
 
-    def _prefix_kv(self, backbone, prefix_ids: torch.Tensor) -> list[torch.Tensor]:
-        """The prefix's per-layer keys and values [k0, v0, ...], computed once per optimizer step when gradients flow.
+    def _prefix_kv(self, backbone, prefix_ids: torch.Tensor) -> SharedKV:
+        """The prefix's keys and values (and its tails so far), computed once per optimizer step when gradients flow.
 
         Every micro-batch of a step sees the same weights, so under gradients the prefix runs once: its
         keys and values enter each micro-batch as detached leaves that collect the micro-batches'
@@ -183,14 +188,15 @@ class SharedPrefixMixin(GRPOTrainer):
         through the prefix's own graph once. Without gradients (old/reference passes) it simply runs.
         """
         if not torch.is_grad_enabled():
-            return _kv(backbone(input_ids=prefix_ids, use_cache=True).past_key_values)
-        key = tuple(prefix_ids[0].tolist())
-        if key not in self._pending_prefixes:
             tensors = _kv(backbone(input_ids=prefix_ids, use_cache=True).past_key_values)
-            self._pending_prefixes[key] = (tensors, [t.detach().requires_grad_() for t in tensors])
-        return self._pending_prefixes[key][1]
+            return SharedKV(tensors, tensors)
+        key = tuple(prefix_ids[0].tolist())
+        if key not in self._pending:
+            tensors = _kv(backbone(input_ids=prefix_ids, use_cache=True).past_key_values)
+            self._pending[key] = SharedKV(tensors, [t.detach().requires_grad_() for t in tensors])
+        return self._pending[key]
 
-    def _tails_kv(self, backbone, lay: PrefixLayout, prefix: list[torch.Tensor]) -> list[torch.Tensor] | None:
+    def _tails_kv(self, backbone, lay: PrefixLayout, shared: SharedKV) -> list[torch.Tensor] | None:
         """Each row's tail keys and values per layer, (rows, heads, T, dim), T = the longest tail; like the prefix, once per step.
 
         A micro-batch's new tails run as one right-padded batch on top of the prefix (a real token never
@@ -199,39 +205,38 @@ class SharedPrefixMixin(GRPOTrainer):
         width = lay.attention_mask.size(1) - lay.prefix_ids.size(1) - lay.suffix_ids.size(1)
         if not width:
             return None
-        grad = torch.is_grad_enabled()
-        memo = self._pending_tails.setdefault(tuple(lay.prefix_ids[0].tolist()), TailBlocks()) if grad else TailBlocks()
-        missing = [t for t in lay.tails if t and t not in memo.where]
+        missing = [t for t in lay.tails if t and t not in shared.where]
         if missing:
             longest, n, p = max(map(len, missing)), len(missing), lay.prefix_ids.size(1)
             ids = lay.prefix_ids.new_tensor([list(t) + [t[-1]] * (longest - len(t)) for t in missing])
             mask = lay.prefix_ids.new_tensor([[1] * (p + len(t)) + [0] * (longest - len(t)) for t in missing])
             positions = torch.arange(p, p + longest, device=ids.device).expand(n, -1)
             out = backbone(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
-                           past_key_values=_cache([t.expand(n, -1, -1, -1) for t in prefix])).past_key_values
+                           past_key_values=_cache([t.expand(n, -1, -1, -1) for t in shared.leaves])).past_key_values
             tensors = [t[:, :, p:] for t in _kv(out)]
-            memo.where |= {t: (len(memo.blocks), j) for j, t in enumerate(missing)}
-            memo.blocks.append((tensors, [t.detach().requires_grad_() for t in tensors] if grad else tensors))
-        places = [memo.where.get(t, (None, 0)) for t in lay.tails]  # an empty tail reads any row: all its columns are masked
+            shared.where |= {t: (len(shared.blocks), j) for j, t in enumerate(missing)}
+            leaves = [t.detach().requires_grad_() for t in tensors] if torch.is_grad_enabled() else tensors
+            shared.blocks.append((tensors, leaves))
+        places = [shared.where.get(t, (None, 0)) for t in lay.tails]  # an empty tail reads any row: all its columns are masked
         used = sorted({b for b, _ in places if b is not None})
-        offsets = dict(zip(used, itertools.accumulate((memo.blocks[b][1][0].size(0) for b in used), initial=0)))
+        offsets = dict(zip(used, itertools.accumulate((shared.blocks[b][1][0].size(0) for b in used), initial=0)))
         rows = torch.tensor([offsets.get(b, 0) + j for b, j in places], device=lay.row_tail.device)[lay.row_tail]
 
         def fit(t: torch.Tensor) -> torch.Tensor:  # a block's width is its own longest tail
             return t[:, :, :width] if t.size(2) >= width else torch.nn.functional.pad(t, (0, 0, 0, width - t.size(2)))
 
-        layers = zip(*(memo.blocks[b][1] for b in used))
+        layers = zip(*(shared.blocks[b][1] for b in used))
         return [(fit(ts[0]) if len(ts) == 1 else torch.cat([fit(t) for t in ts]))[rows] for ts in layers]
 
     def flush_shared_prefixes(self) -> None:
         """Backpropagate the gradients the step's micro-batches left on the tails, then on each prefix, through their graphs."""
-        tails = [block for memo in self._pending_tails.values() for block in memo.blocks]
-        prefixes = list(self._pending_prefixes.values())
-        self._pending_tails, self._pending_prefixes = {}, {}
+        pending, self._pending = list(self._pending.values()), {}
+        tails = [block for shared in pending for block in shared.blocks]
+        prefixes = [(shared.tensors, shared.leaves) for shared in pending]
         # one backward per level (tails computed together share a graph); the tails first, since
         # theirs adds to the gradients on the prefixes' leaves
-        for pending in (tails, prefixes):
-            pairs = [(t, leaf.grad) for tensors, leaves in pending for t, leaf in zip(tensors, leaves) if leaf.grad is not None]
+        for level in (tails, prefixes):
+            pairs = [(t, leaf.grad) for tensors, leaves in level for t, leaf in zip(tensors, leaves) if leaf.grad is not None]
             if pairs:
                 torch.autograd.backward([t for t, _ in pairs], [g for _, g in pairs])
 
@@ -255,12 +260,12 @@ class SharedPrefixMixin(GRPOTrainer):
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         backbone = base.base_model  # LoRA layers sit inside it: calling it directly keeps them
         with self.accelerator.autocast():
-            prefix = self._prefix_kv(backbone, lay.prefix_ids)
-            tails = self._tails_kv(backbone, lay, prefix)
+            shared = self._prefix_kv(backbone, lay.prefix_ids)
+            tails = self._tails_kv(backbone, lay, shared)
             # the one prefix computation, seen by every row (gradients sum over rows); then each row's own question's tail
-            kv = [shared.expand(rows, -1, -1, -1) for shared in prefix]
+            kv = [t.expand(rows, -1, -1, -1) for t in shared.leaves]
             if tails is not None:
-                kv = [torch.cat([shared, tail], dim=2) for shared, tail in zip(kv, tails)]
+                kv = [torch.cat([prefix, tail], dim=2) for prefix, tail in zip(kv, tails)]
             hidden = backbone(input_ids=lay.suffix_ids, attention_mask=lay.attention_mask, position_ids=lay.position_ids,
                               past_key_values=_cache(kv), use_cache=False).last_hidden_state
         scored = lay.labels[:, -lay.scored:]
