@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import statistics
 import sys
 from pathlib import Path
 
 from multianswer.demo.effect import drawn_golds, known_distributions, stated_gap, stated_sets
-from multianswer.demo.pipeline import PRESETS, DemoArgs, rl_config
+from multianswer.demo.pipeline import PRESETS, DemoArgs, build_base, rl_config
 from multianswer.evaluation.claims import drawn_gold_ece
 from multianswer.evaluation.rundir import load_run
 from multianswer.evaluation.runner import EvalArgs, evaluate
@@ -57,14 +58,20 @@ def evaluate_run(model: str, fmt: str, out: Path, seed: int, questions: int, max
     return out
 
 
+@functools.cache
+def truth_and_golds(questions: int) -> tuple[dict, dict]:
+    """The held-out questions' true distributions and their 10 drawn golds (built once for every run)."""
+    known = known_distributions(TASK, questions)
+    return {ex.id: ex.metadata["probabilities"] for ex in known}, drawn_golds(known)
+
+
 def figures(run_dir: Path, questions: int) -> dict:
     """Gap to the truth, drawn-gold ECE, coverage and mean stated confidence by rank of one evaluated run."""
     summary, rows = load_run(run_dir)
-    known = known_distributions(TASK, questions)
-    truth = {ex.id: ex.metadata["probabilities"] for ex in known}
+    truth, golds = truth_and_golds(questions)
     sets = stated_sets(rows, truth)
     by_rank = [statistics.mean(c[i] for _, c, _ in sets) for i in range(3)] if sets else None
-    return {"gap": stated_gap(rows, truth), "ece10": drawn_gold_ece(stated_sets(rows, drawn_golds(known))),
+    return {"gap": stated_gap(rows, truth), "ece10": drawn_gold_ece(stated_sets(rows, golds)),
             "coverage": summary.get("coverage"), "stated": by_rank}
 
 
@@ -87,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import torch
 
+    from multianswer.training.trainer import train
+
     torch.set_num_threads(args.threads)
     demo, out = Path(args.demo), Path(args.out)
     base = demo / "base"
@@ -97,14 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     results = {"base": figures(evaluate_run(str(base), "multi-conf", out / "base" / "eval", args.seed, questions,
                                             PRESETS["tiny"].max_completion_length), questions)}
     for name, *overrides in args.tries:
-        from multianswer.training.trainer import train
-
         preset = preset_with(overrides)
         folder = out / name
         base = demo / "base"
         if any(item.startswith("warmup_") for item in overrides):  # a warm-up of its own: its own base model
-            from multianswer.demo.pipeline import build_base
-
             base = Path(build_base(folder, DemoArgs(out=str(folder), seed=args.seed, progress=False), preset))
             results[f"{name}: base"] = figures(evaluate_run(str(base), "multi-conf", folder / "base-eval", args.seed,
                                                             questions, preset.max_completion_length), questions)
@@ -119,8 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in results.items():
         stated = ", ".join(f"{x:.2f}" for x in r["stated"]) if r["stated"] else "n/a"
         sums = r.get("confidence_sum_first_last")
-        base_gap = results.get(f"{name}: base", results["base"])["gap"]  # a try's own base where it warmed one up
-        print(f"| {name} {' '.join(r.get('overrides', []))} | {r['gap']:.3f} | {r['gap'] / base_gap:.2f} | {r['ece10']:.3f} | "
+        base = results.get(f"{name}: base", results["base"])  # a try's own base where it warmed one up
+        ratio = "" if name == "base" or name.endswith(": base") else f"{r['gap'] / base['gap']:.2f}"
+        print(f"| {name} {' '.join(r.get('overrides', []))} | {r['gap']:.3f} | {ratio} | {r['ece10']:.3f} | "
               f"{r['coverage']:.3f} | {stated} | {f'{sums[0]:.2f} -> {sums[1]:.2f}' if sums else ''} |")
     (out / "tries.json").write_text(json.dumps(results, indent=2) + "\n")
     return 0

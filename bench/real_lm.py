@@ -116,8 +116,10 @@ def eval_all(cfg: TrainConfig, models: dict[str, str], out: Path, limit: int | N
 def table(run_dirs: list[Path]) -> str:
     """Markdown table of the runs: coverage at equal k, diversity, calibration, token cost, format."""
     summaries = [load_run(d)[0] for d in run_dirs]
-    rlvr = [s for d, s in zip(run_dirs, summaries) if d.name.startswith("rlvr")]  # the claims price against rlvr's samples
-    k, single = int(summaries[-1]["k"]), reference_single(rlvr or summaries)
+    k = int(summaries[-1]["k"])
+    # the claims price multi runs against rlvr's K samples (else the first single run)
+    rlvr = [s for d, s in zip(run_dirs, summaries) if d.name == run_names(k)["rlvr"]]
+    single = reference_single(rlvr or summaries)
     lines = ["| run | " + " | ".join(h for _, h in COLUMNS) + " |", "|---|" + "---:|" * len(COLUMNS)]
     for d, s in zip(run_dirs, summaries):
         values = s | cost_rows(s, k, single)
