@@ -56,6 +56,19 @@ def test_multi_rlcr_brier_hand_computed():
     assert call(brier_reward("multi-conf", 3, require_sum_le_one=False), [c3], [["Flu"]]) == pytest.approx([1 - 0.36 / 3])
 
 
+def test_label_draws_average_each_term_over_the_draws():
+    # p = (0.5, 0.3, 0.1) on (rot, pox, itch); draws rot, rot, pox, gloom
+    c = multi(["rot", "pox", "itch"], [0.5, 0.3, 0.1])
+    draws = [[[["rot"]], [["rot"]], [["pox"]], [["gloom"]]], []]  # the second row has none: its own gold counts
+    # correct 'any': hits 1, 1, 1, 0 -> 0.75; the second row's own gold 'itch' -> 1
+    assert call(correctness_reward("multi-conf", 3), [c, c], [[["rot"]], [["itch"]]], label_draws=draws) == [0.75, 1.0]
+    # Brier: y=(1,0,0): 1 − (0.25 + 0.09 + 0.01)/3; y=(0,1,0): 1 − (0.25 + 0.49 + 0.01)/3; gloom: y=(0,0,0): 1 − 0.35/3
+    rot, pox, gloom = 1 - 0.35 / 3, 1 - 0.75 / 3, 1 - 0.35 / 3
+    got = call(brier_reward("multi-conf", 3), [c], [[["rot"]]], label_draws=draws[:1])
+    assert got == pytest.approx([(2 * rot + pox + gloom) / 4])  # = 0.85
+    assert call(format_reward("multi-conf", 3), [c], [[["gloom"]]], label_draws=draws[:1]) == [1.0]
+
+
 def test_missing_confidences_and_k_mismatch_score_zero():
     no_conf = multi(["Flu", "Cold", "COVID"])  # multi-conf asked, no confidences written
     two = multi(["Flu", "Cold"], [0.5, 0.5])  # K = 3 asked, two written

@@ -82,6 +82,23 @@ def test_case_golds_are_draws_that_follow_the_true_distribution():
     assert abs(hits / len(cases) - expected) < 0.03
 
 
+def test_training_cases_carry_every_label_drawn_for_their_triple():
+    from multianswer.tasks import to_grpo_dataset
+
+    train = get_task("world-cases").examples("train")
+    by_triple: dict = {}
+    for e in train:
+        by_triple.setdefault(tuple(e.metadata["symptoms"]), []).append(e.answers)
+    for e in train[:50]:
+        own = by_triple[tuple(e.metadata["symptoms"])]
+        assert e.label_draws == own and len(own) == 20 and e.answers in own  # the same labels, grouped
+    assert not any(e.label_draws for s in ("pretrain", "test") for e in get_task("world-cases").examples(s))
+    mix = to_grpo_dataset(get_task("world-mix"), "train", "multi-conf", 3, limit=4)
+    assert [len(d) for d in mix["label_draws"]] == [0, 20, 0, 20]  # sets, cases, sets, cases
+    assert mix["answers"][1] in mix["label_draws"][1]  # a row's own label is one of its draws
+    assert "label_draws" not in to_grpo_dataset(get_task("world-sets"), "train", "multi", 3, limit=4).column_names
+
+
 def test_warmup_answers_follow_the_weights_and_confidences_are_overconfident():
     example = get_task("world-sets").examples("test", 1)[0]
     args = DemoWarmupArgs(wrong_rate=0.0, duplicate_rate=0.0)

@@ -329,3 +329,11 @@ def _main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(_main(sys.argv[1:]))
+
+
+def test_rewards_see_label_draws_only_when_switched_on(tiny_trainer, tmp_path):
+    # world-cases' training rows carry 20 drawn labels each: the trainer passes them to the rewards when asked
+    on = tiny_trainer(tmp_path / "on", "task=world-cases", "limit=8", "reward_over_draws=true")
+    assert [len(d) for d in on.train_dataset["label_draws"]] == [20] * 8
+    off = tiny_trainer(tmp_path / "off", "task=world-cases", "limit=8")  # the default: each row's own label
+    assert "label_draws" not in off.train_dataset.column_names and len(off.train_dataset) == 8

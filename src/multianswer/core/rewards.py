@@ -3,6 +3,8 @@
 Every function is pure in (completion text, gold) and never raises on model text. The gold
 column is `answers` (per example, the accepted answers; items may be alias lists); an
 optional `verifier` column names the verifier ('match' by default, 'code' for unit tests).
+An optional `label_draws` column holds several drawn golds per example (e.g. draws from a
+known distribution): a row that has them earns the mean of each term over its draws.
 Parsing and verification happen once per completion in `core.scoring` (shared with
 evaluation); a verifier that raises on every completion of a batch stops training there.
 
@@ -15,12 +17,12 @@ evaluation); a verifier that raises on every completion of a batch stops trainin
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from multianswer.core.formats import AnswerFormat, FormatRules, as_format, with_rules
 from multianswer.core.matching import distinct_count
 from multianswer.core.reward_logs import answer_set_stats
-from multianswer.core.scoring import Scored, score_batch
+from multianswer.core.scoring import Scored, score_batch, score_completion
 
 RewardFn = Callable[..., list[float]]
 METHODS = ("rlvr", "rlcr", "multi-rlvr", "multi-rlcr")
@@ -69,13 +71,23 @@ def uniqueness_term(s: Scored, k: int) -> float:
 
 # ---------------------------------------------------------------------------- TRL reward functions
 
+def mean_over_draws(term: Callable[[Scored], float], completion: object, fmt: AnswerFormat, k: int,
+                    draws: Sequence[object], verifier: str | None = None) -> float:
+    """The mean of `term` over several drawn golds of one question: the expected reward, with less noise than one draw."""
+    return sum(term(score_completion(completion, fmt, k, gold, verifier)) for gold in draws) / len(draws)
+
+
 def _reward_fn(name: str, fmt: AnswerFormat, k: int, term: Callable[[Scored], float], log: bool = False) -> RewardFn:
-    def reward(prompts=None, completions=(), answers=None, verifier=None, log_metric=None, **_) -> list[float]:
+    def reward(prompts=None, completions=(), answers=None, verifier=None, label_draws=None, log_metric=None, **_) -> list[float]:
         scored = score_batch(completions, fmt, k, answers, verifier)
         if log and log_metric is not None and scored:
             for key, value in answer_set_stats(scored).items():
                 log_metric(key, value)
-        return [term(s) for s in scored]
+        if not label_draws:
+            return [term(s) for s in scored]
+        verifiers = verifier if isinstance(verifier, (list, tuple)) else [verifier] * len(scored)
+        return [mean_over_draws(term, c, fmt, k, draws, v) if draws else term(s)
+                for s, c, draws, v in zip(scored, completions, label_draws, verifiers)]
 
     reward.__name__ = reward.__qualname__ = name
     reward.__doc__ = f"{name} reward ({fmt.value}, K={k})"

@@ -23,6 +23,13 @@ class Example:
     answers: list  # list of str, or of alias lists; for verifier 'code': [test_code]
     verifier: str = "match"
     metadata: dict[str, Any] = field(default_factory=dict)
+    # several labels drawn for this one problem (annotators, or draws from a known distribution), each in
+    # the shape of `answers`; with `reward_over_draws` a training reward averages over them instead of scoring `answers`
+    label_draws: list = field(default_factory=list)
+
+
+def _alias_lists(answers: list) -> list[list]:
+    return [list(a) if isinstance(a, (list, tuple)) else [a] for a in answers]
 
 
 @dataclass
@@ -94,15 +101,14 @@ def to_grpo_dataset(task: Task, split: str, fmt: AnswerFormat | str, k: int, lim
     from datasets import Dataset
 
     fmt = as_format(fmt)
+    examples = task.examples(split, limit)
     rows = [
-        {
-            "prompt": prompt_messages(ex, task, fmt, k),
-            "answers": [list(a) if isinstance(a, (list, tuple)) else [a] for a in ex.answers],
-            "verifier": ex.verifier,
-            "id": ex.id,
-        }
-        for ex in task.examples(split, limit)
+        {"prompt": prompt_messages(ex, task, fmt, k), "answers": _alias_lists(ex.answers), "verifier": ex.verifier, "id": ex.id}
+        for ex in examples
     ]
     if not rows:
         raise UserError(f"task {task.name!r} split {split!r} has no examples")
+    if any(ex.label_draws for ex in examples):  # only then: other data sets keep their columns
+        for row, ex in zip(rows, examples):
+            row["label_draws"] = [_alias_lists(d if isinstance(d, (list, tuple)) else [d]) for d in ex.label_draws]
     return Dataset.from_list(rows)

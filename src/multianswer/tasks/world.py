@@ -19,7 +19,9 @@ Which illness is it?" Three symptoms fix a distribution over 8 illnesses by a ru
 generator knows: P(illness | symptoms) ∝ exp(Σ_s W[s, illness]) with a fixed sparse W. The
 gold of an example is ONE drawn illness; the true distribution is in
 `metadata['probabilities']`, so the calibrated optimum is known exactly. Held-out cases are
-symptom triples that neither pre-training nor RL ever show.
+symptom triples that neither pre-training nor RL ever show. Each training triple is drawn 20
+times, and its RL rows carry all 20 labels (`label_draws`), like a question with several
+annotators: with `reward_over_draws` the rewards average over them.
 
 `world-mix` is both kinds, half and half (what the demo trains on). The world is fixed by its
 seed: same names, sets, weights, W and splits on every machine.
@@ -142,6 +144,12 @@ def case_examples(seed: int = 0) -> dict[str, list[Example]]:
         repeated = [t for t in seen for _ in range(DRAWS_PER_TRAIN_CASE)]
         rng.shuffle(repeated)
         out[split] = [_case_example(split, i, t, rng, seed) for i, t in enumerate(repeated)]
+    # RL's rows also carry every label drawn for their triple (the same labels, grouped): with reward_over_draws a
+    # GRPO group's rewards average over them instead of hanging on the one draw its row was dealt
+    draws: dict[tuple[str, ...], list] = {}
+    for ex in out["train"]:
+        draws.setdefault(tuple(ex.metadata["symptoms"]), []).append(ex.answers)
+    out["train"] = [dataclasses.replace(ex, label_draws=draws[tuple(ex.metadata["symptoms"])]) for ex in out["train"]]
     return out
 
 

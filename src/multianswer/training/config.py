@@ -72,6 +72,11 @@ class MethodArgs:
         default=None,
         metadata={"help": "Correctness is 0 when candidates repeat (default: only in confidence formats, as the reference)."},
     )
+    reward_over_draws: bool = field(
+        default=False,
+        metadata={"help": "When the data holds several drawn labels per question (the column label_draws, as world-cases' "
+                          "training split), each reward is the mean over them; off: each row's own label, as in the paper."},
+    )
     require_analysis: bool = field(
         default=False,
         metadata={"help": "Confidence formats fail without a non-empty <analysis> block (the reference's rule; on in the paper configs)."},
