@@ -17,7 +17,6 @@ rollouts at the first and last logged step. Re-running reuses finished tries and
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import json
 import statistics
@@ -25,30 +24,12 @@ import sys
 from pathlib import Path
 
 from multianswer.demo.effect import drawn_golds, known_distributions, stated_gap, stated_sets
-from multianswer.demo.pipeline import PRESETS, DemoArgs, build_base, rl_config
+from multianswer.demo.pipeline import PRESETS, DemoArgs, build_base, preset_with, rl_config
 from multianswer.evaluation.claims import drawn_gold_ece
 from multianswer.evaluation.rundir import load_run
 from multianswer.evaluation.runner import EvalArgs, evaluate
 
 TASK = "world-cases"
-
-
-def preset_with(overrides: list[str]):
-    """The demo's tiny preset with `key=value` overrides (preset fields, else GRPO fields)."""
-    preset = PRESETS["tiny"]
-    fields = {f.name: f.type for f in dataclasses.fields(preset)}
-    changes, grpo = {}, dict(preset.grpo)
-    for item in overrides:
-        key, _, raw = item.partition("=")
-        try:  # numbers, true/false, lists as JSON; anything else is a string
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        if key in fields:
-            changes[key] = value
-        else:
-            grpo[key] = value
-    return dataclasses.replace(preset, **changes, grpo=grpo)
 
 
 def evaluate_run(model: str, fmt: str, out: Path, seed: int, questions: int, max_new_tokens: int) -> Path:
@@ -106,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {"base": figures(evaluate_run(str(base), "multi-conf", out / "base" / "eval", args.seed, questions,
                                             PRESETS["tiny"].max_completion_length), questions)}
     for name, *overrides in args.tries:
-        preset = preset_with(overrides)
+        preset = preset_with("tiny", overrides)
         folder = out / name
         base = demo / "base"
         if any(item.startswith("warmup_") for item in overrides):  # a warm-up of its own: its own base model

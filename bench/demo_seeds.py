@@ -1,6 +1,6 @@
 """Run the demo on several seeds; print mean ± sd of every claim's figures and whether each claim held in every seed.
 
-    python bench/demo_seeds.py [--seeds 0 1 2] [--out runs/demo-seeds] [--model tiny] [--reuse]
+    python bench/demo_seeds.py [--seeds 0 1 2] [--out runs/demo-seeds] [--model tiny] [--reuse] [--set KEY=VALUE ...]
 
 Each seed is a full `multianswer demo --seed S --out OUT/seed-S` (its claims.json is read
 back). Seeds run one after another; `--reuse` only reads the folders that are there (so
@@ -70,6 +70,8 @@ def main() -> None:
     parser.add_argument("--out", default="runs/demo-seeds", help="one sub-folder per seed")
     parser.add_argument("--model", default="tiny", help="demo preset")
     parser.add_argument("--reuse", action="store_true", help="only read the seeds' existing claims.json")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="a change to the preset for every seed (as `multianswer demo --set`); repeatable")
     args = parser.parse_args()
     out = Path(args.out)
     per_seed = {}
@@ -77,7 +79,7 @@ def main() -> None:
         folder = out / f"seed-{seed}"
         if not args.reuse:
             start, cpu_start = time.monotonic(), _cpu_seconds()
-            run_demo(DemoArgs(out=str(folder), model=args.model, seed=seed, progress=False))
+            run_demo(DemoArgs(out=str(folder), model=args.model, seed=seed, progress=False, overrides=args.overrides))
             load = " ".join(f"{x:.1f}" for x in os.getloadavg())
             print(f"\nseed {seed}: wall time {time.monotonic() - start:.0f} s, CPU time {_cpu_seconds() - cpu_start:.0f} s "
                   f"(load average (1, 5, 15 min) now {load})", flush=True)

@@ -9,13 +9,6 @@ calibration_tries = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(calibration_tries)
 
 
-def test_overrides_go_to_preset_fields_else_to_grpo():
-    preset = calibration_tries.preset_with(["rl_steps=300", "num_generations=16", "temperature=1.0", "loss_type=grpo", "lr_scheduler_type=tanh"])
-    assert preset.rl_steps == 300 and preset.num_generations == 16
-    assert preset.grpo == {"temperature": 1.0, "loss_type": "grpo", "lr_scheduler_type": "tanh"}
-    assert calibration_tries.PRESETS["tiny"].grpo == {}  # the demo's own preset is left as it was
-
-
 def test_a_demo_folder_without_a_base_is_a_clear_error(tmp_path, capsys):
     assert calibration_tries.main(["--demo", str(tmp_path), "--try", "a", "rl_steps=1"]) == 2
     assert "multianswer demo --out" in capsys.readouterr().err

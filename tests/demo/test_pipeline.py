@@ -54,3 +54,17 @@ def test_quick_demo_runs_end_to_end_and_writes_every_artifact(tmp_path, monkeypa
 def test_demo_rejects_bad_options(tmp_path, capsys):
     assert main(["demo", "--k", "1", "--out", str(tmp_path)]) == 2
     assert "--k must be at least 2" in capsys.readouterr().err
+
+
+def test_set_changes_preset_fields_else_grpo_settings_and_names_bad_ones(tmp_path, capsys):
+    from multianswer.demo.pipeline import PRESETS, preset_with
+
+    preset = preset_with("tiny", ["rl_steps=300", "learning_rate=1e-3", "reward_over_draws=true", "temperature=1.0",
+                                  "reward_weights=[0.5,0.5,2.0]", "lr_scheduler_type=constant"])
+    assert (preset.rl_steps, preset.learning_rate, preset.reward_over_draws) == (300, 1e-3, True)
+    assert preset.grpo == {"temperature": 1.0, "reward_weights": [0.5, 0.5, 2.0], "lr_scheduler_type": "constant"}
+    assert PRESETS["tiny"].rl_steps == 100 and PRESETS["tiny"].grpo == {}  # the shipped preset is left as it was
+    assert main(["demo", "--set", "rl_steps=many", "--out", str(tmp_path)]) == 2
+    assert "--set rl_steps: expected a int like 100, got 'many'" in capsys.readouterr().err
+    assert main(["demo", "--set", "rl_steps", "--out", str(tmp_path)]) == 2
+    assert "--set takes key=value" in capsys.readouterr().err
