@@ -28,6 +28,9 @@ def test_stated_and_rank_rate_briers_by_hand():
     # stating 0.5, 0, 0 for both: (0.5-1)^2 = 0.25 for the first, 0.5^2 = 0.25 for the second
     assert r["rate_brier"] == pytest.approx(0.25)
     assert r["mean_stated"] == pytest.approx([0.3, 0.15, 0.1])
+    # knowing how many are right, not which: 1/3 each on the first ((2/3)^2 + 2 (1/3)^2 = 2/3), 0 on the second
+    assert r["question_brier"] == pytest.approx(1 / 3)
+    assert r["auroc"] == 1.0  # the one right candidate (0.5) is stated above every wrong one
 
 
 def test_a_run_without_answer_sets_reports_none():
