@@ -67,6 +67,7 @@ def test_label_draws_average_each_term_over_the_draws():
     got = call(brier_reward("multi-conf", 3), [c], [[["rot"]]], label_draws=draws[:1])
     assert got == pytest.approx([(2 * rot + pox + gloom) / 4])  # = 0.85
     assert call(format_reward("multi-conf", 3), [c], [[["gloom"]]], label_draws=draws[:1]) == [1.0]
+    assert call(correctness_reward("multi-conf", 3), [c], [[["itch"]]], label_draws=[[]]) == [1.0]  # a batch without any draws
 
 
 def test_missing_confidences_and_k_mismatch_score_zero():

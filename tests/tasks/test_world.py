@@ -93,10 +93,11 @@ def test_training_cases_carry_every_label_drawn_for_their_triple():
         own = by_triple[tuple(e.metadata["symptoms"])]
         assert e.label_draws == own and len(own) == 20 and e.answers in own  # the same labels, grouped
     assert not any(e.label_draws for s in ("pretrain", "test") for e in get_task("world-cases").examples(s))
-    mix = to_grpo_dataset(get_task("world-mix"), "train", "multi-conf", 3, limit=4)
+    assert "label_draws" not in to_grpo_dataset(get_task("world-mix"), "train", "multi-conf", 3, limit=4).column_names
+    mix = to_grpo_dataset(get_task("world-mix"), "train", "multi-conf", 3, limit=4, label_draws=True)
     assert [len(d) for d in mix["label_draws"]] == [0, 20, 0, 20]  # sets, cases, sets, cases
     assert mix["answers"][1] in mix["label_draws"][1]  # a row's own label is one of its draws
-    assert "label_draws" not in to_grpo_dataset(get_task("world-sets"), "train", "multi", 3, limit=4).column_names
+    assert "label_draws" not in to_grpo_dataset(get_task("world-sets"), "train", "multi", 3, limit=4, label_draws=True).column_names
 
 
 def test_warmup_answers_follow_the_weights_and_confidences_are_overconfident():

@@ -17,12 +17,12 @@ evaluation); a verifier that raises on every completion of a batch stops trainin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from multianswer.core.formats import AnswerFormat, FormatRules, as_format, with_rules
 from multianswer.core.matching import distinct_count
 from multianswer.core.reward_logs import answer_set_stats
-from multianswer.core.scoring import Scored, score_batch, score_completion
+from multianswer.core.scoring import Scored, score_batch
 
 RewardFn = Callable[..., list[float]]
 METHODS = ("rlvr", "rlcr", "multi-rlvr", "multi-rlcr")
@@ -71,10 +71,15 @@ def uniqueness_term(s: Scored, k: int) -> float:
 
 # ---------------------------------------------------------------------------- TRL reward functions
 
-def mean_over_draws(term: Callable[[Scored], float], completion: object, fmt: AnswerFormat, k: int,
-                    draws: Sequence[object], verifier: str | None = None) -> float:
-    """The mean of `term` over several drawn golds of one question: the expected reward, with less noise than one draw."""
-    return sum(term(score_completion(completion, fmt, k, gold, verifier)) for gold in draws) / len(draws)
+def _mean_over_draws(term: Callable[[Scored], float], scored: list[Scored], completions, label_draws, verifier,
+                     fmt: AnswerFormat, k: int) -> list[float]:
+    """Per row, the mean of `term` over its drawn golds (the expected reward, with less noise than one draw); rows without draws keep their own."""
+    verifiers = verifier if isinstance(verifier, (list, tuple)) else [verifier] * len(scored)
+    flat = [(c, gold, v) for c, draws, v in zip(completions, label_draws, verifiers) for gold in draws]
+    # through score_batch, so a verifier that fails on the draws is tallied and stops the run as on the gold
+    texts, golds, names = map(list, zip(*flat)) if flat else ([], [], [])
+    by_draw = iter(score_batch(texts, fmt, k, golds, names))
+    return [sum(term(next(by_draw)) for _ in draws) / len(draws) if draws else term(s) for s, draws in zip(scored, label_draws)]
 
 
 def _reward_fn(name: str, fmt: AnswerFormat, k: int, term: Callable[[Scored], float], log: bool = False) -> RewardFn:
@@ -83,11 +88,9 @@ def _reward_fn(name: str, fmt: AnswerFormat, k: int, term: Callable[[Scored], fl
         if log and log_metric is not None and scored:
             for key, value in answer_set_stats(scored).items():
                 log_metric(key, value)
-        if not label_draws:
-            return [term(s) for s in scored]
-        verifiers = verifier if isinstance(verifier, (list, tuple)) else [verifier] * len(scored)
-        return [mean_over_draws(term, c, fmt, k, draws, v) if draws else term(s)
-                for s, c, draws, v in zip(scored, completions, label_draws, verifiers)]
+        if label_draws:
+            return _mean_over_draws(term, scored, completions, label_draws, verifier, fmt, k)
+        return [term(s) for s in scored]
 
     reward.__name__ = reward.__qualname__ = name
     reward.__doc__ = f"{name} reward ({fmt.value}, K={k})"

@@ -96,8 +96,12 @@ def prompt_messages(example: Example, task: Task, fmt: AnswerFormat | str, k: in
     return chat_messages(example.problem, fmt, k, task.instruction)
 
 
-def to_grpo_dataset(task: Task, split: str, fmt: AnswerFormat | str, k: int, limit: int | None = None):
-    """A `datasets.Dataset` as TRL's GRPOTrainer wants it: conversational `prompt` + the reward columns."""
+def to_grpo_dataset(task: Task, split: str, fmt: AnswerFormat | str, k: int, limit: int | None = None,
+                    label_draws: bool = False):
+    """A `datasets.Dataset` as TRL's GRPOTrainer wants it: conversational `prompt` + the reward columns.
+
+    `label_draws`: also the column `label_draws`, when the examples carry several drawn labels.
+    """
     from datasets import Dataset
 
     fmt = as_format(fmt)
@@ -108,7 +112,7 @@ def to_grpo_dataset(task: Task, split: str, fmt: AnswerFormat | str, k: int, lim
     ]
     if not rows:
         raise UserError(f"task {task.name!r} split {split!r} has no examples")
-    if any(ex.label_draws for ex in examples):  # only then: other data sets keep their columns
+    if label_draws and any(ex.label_draws for ex in examples):  # only then: other data sets keep their columns
         for row, ex in zip(rows, examples):
             row["label_draws"] = [_alias_lists(d if isinstance(d, (list, tuple)) else [d]) for d in ex.label_draws]
     return Dataset.from_list(rows)

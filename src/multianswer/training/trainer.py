@@ -195,9 +195,7 @@ def build_trainer(cfg: TrainConfig, args=None, warm_up: bool = True, rewards: tu
     args = args if args is not None else grpo_config(cfg, weights)
     fmt, task, k = method_prompts(cfg)
     _check_fits_context(cfg, task, args.max_completion_length)  # first: a huge K builds gigabytes of prompts
-    dataset = to_grpo_dataset(task, cfg.data.split, fmt, k, cfg.data.limit)
-    if not cfg.method.reward_over_draws and "label_draws" in dataset.column_names:
-        dataset = dataset.remove_columns("label_draws")
+    dataset = to_grpo_dataset(task, cfg.data.split, fmt, k, cfg.data.limit, label_draws=cfg.method.reward_over_draws)
     eval_dataset = to_grpo_dataset(task, cfg.data.eval_split, fmt, k, cfg.data.eval_limit) if cfg.data.eval_split else None
     model, tokenizer = load_model(cfg.model.model, dtype=cfg.model.dtype, device="cpu")
     tokenizer.padding_side = "left"
