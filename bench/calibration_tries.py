@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from multianswer.demo.effect import drawn_golds, known_distributions, stated_gap, stated_sets
-from multianswer.demo.pipeline import PRESETS, DemoArgs, build_base, preset_with, rl_config
+from multianswer.demo.pipeline import PRESETS, DemoArgs, add_try_arguments, build_base, preset_with, rl_config
 from multianswer.evaluation.claims import drawn_gold_ece
 from multianswer.evaluation.rundir import load_run
 from multianswer.evaluation.runner import EvalArgs, evaluate
@@ -66,12 +66,7 @@ def confidence_sums(metrics_file: Path) -> tuple[float, float] | None:
 def main(argv: list[str] | None = None) -> int:
     """Run the tries; print one line per try and write OUT/tries.json."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--demo", required=True, help="a finished demo's folder (its base model is DEMO/base)")
-    parser.add_argument("--out", default="runs/calibration", help="where each try trains and evaluates")
-    parser.add_argument("--try", dest="tries", nargs="+", action="append", default=[], metavar=("NAME", "KEY=VALUE"),
-                        help="a try: its name, then overrides of the demo's preset or GRPO settings (repeatable)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of training and evaluation (the demo's --seed)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    add_try_arguments(parser, "runs/calibration")
     args = parser.parse_args(argv)
     import torch
 

@@ -24,7 +24,7 @@ import json
 import sys
 from pathlib import Path
 
-from multianswer.demo.pipeline import DemoArgs, preset_with, rl_config
+from multianswer.demo.pipeline import DemoArgs, add_try_arguments, preset_with, rl_config
 from multianswer.evaluation.claims import paired_difference
 from multianswer.evaluation.rundir import load_run
 from multianswer.evaluation.runner import EvalArgs, evaluate
@@ -55,12 +55,7 @@ def held_out(run_dir: Path, base_dir: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     """Run the tries; print one line per try and kind and write OUT/tries.json."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--demo", required=True, help="a finished demo's folder (its base model is DEMO/base)")
-    parser.add_argument("--out", default="runs/rl-budget", help="where each try trains and evaluates")
-    parser.add_argument("--try", dest="tries", nargs="+", action="append", default=[], metavar=("NAME", "KEY=VALUE"),
-                        help="a try: its name, then overrides of the demo's preset or GRPO settings (repeatable)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of training and evaluation (the demo's --seed)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    add_try_arguments(parser, "runs/rl-budget")
     args = parser.parse_args(argv)
     demo, out = Path(args.demo), Path(args.out)
     missing = [p for p in [demo / "base" / "config.json"] + [demo / "eval" / k / "base-multi-conf" for k in KINDS]

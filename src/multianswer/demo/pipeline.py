@@ -101,6 +101,16 @@ def preset_with(name: str, overrides: list[str]) -> DemoPreset:
     return dataclasses.replace(preset, **changes, grpo=grpo)
 
 
+def add_try_arguments(parser: argparse.ArgumentParser, out: str) -> None:
+    """The options of a bench script that trains named tries from a finished demo's base model."""
+    parser.add_argument("--demo", required=True, help="a finished demo's folder (its base model is DEMO/base)")
+    parser.add_argument("--out", default=out, help="where each try trains and evaluates")
+    parser.add_argument("--try", dest="tries", nargs="+", action="append", default=[], metavar=("NAME", "KEY=VALUE"),
+                        help="a try: its name, then overrides of the demo's preset or GRPO settings (repeatable)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of training and evaluation (the demo's --seed)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+
+
 @dataclass
 class DemoArgs:
     """Options of `multianswer demo` (the CLI flags have the same names)."""
