@@ -24,6 +24,7 @@ import json
 import sys
 from pathlib import Path
 
+from multianswer.core.matching import has_duplicates
 from multianswer.demo.pipeline import DemoArgs, add_try_arguments, preset_with, rl_config
 from multianswer.evaluation.claims import paired_difference
 from multianswer.evaluation.rundir import load_run
@@ -47,7 +48,7 @@ def held_out(run_dir: Path, base_dir: Path) -> dict:
     coverage = {r["id"]: r["metrics"].get("coverage") for r in rows}
     gain = paired_difference(coverage, {r["id"]: r["metrics"].get("coverage") for r in base_rows})
     sets = [c["answers"] for r in rows for c in r["completions"] if c["format_ok"]]
-    repeats = sum(len(set(a)) < len(a) for a in sets) / len(sets) if sets else None
+    repeats = sum(map(has_duplicates, sets)) / len(sets) if sets else None  # the matching's sameness, as b.distinct
     return {"coverage": summary.get("coverage"), "gain": gain.mean if gain else None,
             "interval": list(gain.interval) if gain and gain.interval else None, "repeats": repeats}
 
