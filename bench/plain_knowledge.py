@@ -15,6 +15,12 @@ Prints one Markdown row per task: questions asked, pass@1 (the mean share of rig
 (different golds named by the K replies), over all questions and over those with a right reply.
 These are the untrained model's figures docs/data.md records (issue 19: the real-LM comparison uses
 tasks whose plain pass@K is at least 0.3).
+
+A second table says how much the replies' agreement tells of being right, which is what a
+confidence stated as a sample frequency (the own-answer warm-up's) can carry: of the distinct
+answers taken out of a question's replies (`extract_answer`, grouped as the warm-up groups
+them), the share given by one reply only, and how often an answer given by one reply, and by
+two or more, is right.
 """
 
 from __future__ import annotations
@@ -30,25 +36,40 @@ from typing import NamedTuple
 from multianswer.core.matching import mentioned_gold
 from multianswer.core.metrics import mean, pass_at_k
 from multianswer.generation.backends import generate, make_backend
-from multianswer.generation.plain import plain_messages
+from multianswer.generation.plain import extract_answer, plain_messages
 from multianswer.tasks import get_task
 from multianswer.tasks.base import Example
+from multianswer.training.warmup_sources import answer_groups
 
 DEFAULT_TASKS = ["place-cities", "country-languages", "region-countries", "currency-countries", "state-counties",
                  "geography-mix", "country-borders", "country-cities"]
 
 
 class PlainScore(NamedTuple):
-    """One question's replies: which are right, and how many different golds they name."""
+    """One question's replies: which are right, how many different golds they name, and their answers' agreement."""
 
     right: list[bool]
     distinct_right: int
+    # (replies giving it, right) of each distinct answer taken out of the replies
+    agreement: tuple[tuple[int, bool], ...] = ()
 
 
 def score_replies(replies: list[str], example: Example) -> PlainScore:
     """Right = the reply names a gold answer that the question does not already say."""
     named = [mentioned_gold(reply, example.answers, exclude=example.problem) for reply in replies]
-    return PlainScore([i is not None for i in named], len({i for i in named if i is not None}))
+    right = [i is not None for i in named]
+    # grouped as the own-answer warm-up groups its samples to state their frequencies
+    groups, member = answer_groups([extract_answer(reply, example.problem) for reply in replies])
+    agreement = tuple((count, any(ok for ok, m in zip(right, member) if m == g)) for g, (_, count) in enumerate(groups))
+    return PlainScore(right, len({i for i in named if i is not None}), agreement)
+
+
+def agreement(scored: list[PlainScore]) -> dict:
+    """Of the distinct answers of every question: the share given by one reply, and the right rate of each kind."""
+    answers = [a for s in scored for a in s.agreement]
+    once, more = [ok for n, ok in answers if n == 1], [ok for n, ok in answers if n > 1]
+    return {"answers": len(answers), "given_once": len(once) / len(answers) if answers else float("nan"),
+            "right_once": mean(once), "right_more": mean(more)}  # mean: NaN when empty
 
 
 def pick_questions(task_name: str, n: int, seed: int) -> list[Example]:
@@ -70,7 +91,7 @@ def summary_row(task_name: str, scored: list[PlainScore], k: int) -> dict:
         f"pass@{k}": mean([pass_at_k(len(s.right), sum(s.right), k) for s in scored]),
         "distinct_right": mean([s.distinct_right for s in scored]),
         "distinct_right_solved": mean([s.distinct_right for s in solved]),  # NaN when none is solved
-    }
+    } | agreement(scored)
 
 
 def measure(backend, task_names: list[str], questions: int, samples: int, temperature: float = 0.7,
@@ -95,6 +116,10 @@ def markdown_table(rows: list[dict], k: int) -> str:
              "|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['task']} | {r['questions']} | {r['pass@1']:.3f} | {r[f'pass@{k}']:.3f} | "
               f"{r['distinct_right']:.2f} | {r['distinct_right_solved']:.2f} |" for r in rows]
+    lines += ["", "| task | distinct answers | given by one reply | right, given by one | right, given by more |",
+              "|---|---:|---:|---:|---:|"]
+    lines += [f"| {r['task']} | {r['answers']} | {r['given_once']:.3f} | {r['right_once']:.3f} | {r['right_more']:.3f} |"
+              for r in rows]
     return "\n".join(lines)
 
 

@@ -24,15 +24,26 @@ def test_replies_in_sentences_are_scored_by_the_gold_they_name():
     assert scored.right == [True, True, True, False, False] and scored.distinct_right == 2
 
 
-def test_summary_row_pass_at_1_pass_at_k_and_distinct_answers():
-    scores = [plain.PlainScore([True, False, True, False], 2), plain.PlainScore([False] * 4, 0)]
+def test_replies_that_agree_are_counted_once_with_how_many_gave_them():
+    replies = ["Mexico", "Mexico.", "Spain", "The answer is Spain.", "Chile", "I do not know."]
+    # Mexico twice (right), Spain twice (wrong), Chile once (right); the refusal gives no answer (grouped by the
+    # answer taken out of each reply, as the own-answer warm-up counts its frequencies)
+    assert sorted(plain.score_replies(replies, PESO).agreement) == [(1, True), (2, False), (2, True)]
+
+
+def test_summary_row_pass_at_1_pass_at_k_distinct_answers_and_agreement():
+    scores = [plain.PlainScore([True, False, True, False], 2, ((2, True), (1, False), (1, False))),
+              plain.PlainScore([False] * 4, 0, ((1, False), (3, False)))]
     row = plain.summary_row("t", scores, 4)
+    # 5 distinct answers: 3 given once (none right), 2 given by more (one right)
     assert row == {"task": "t", "questions": 2, "pass@1": 0.25, "pass@4": 0.5, "distinct_right": 1.0,
-                   "distinct_right_solved": 2.0}
+                   "distinct_right_solved": 2.0, "answers": 5, "given_once": 0.6, "right_once": 0.0, "right_more": 0.5}
     assert math.isnan(plain.summary_row("t", scores[1:], 4)["distinct_right_solved"])
-    table = plain.markdown_table([row], 4)
-    assert table.splitlines()[0].startswith("| task | questions | pass@1 | pass@4 |")
-    assert table.splitlines()[2] == "| t | 2 | 0.250 | 0.500 | 1.00 | 2.00 |"
+    table = plain.markdown_table([row], 4).splitlines()
+    assert table[0].startswith("| task | questions | pass@1 | pass@4 |")
+    assert table[2] == "| t | 2 | 0.250 | 0.500 | 1.00 | 2.00 |"
+    assert table[4].startswith("| task | distinct answers | given by one reply |")
+    assert table[6] == "| t | 5 | 0.600 | 0.000 | 0.500 |"
 
 
 def test_the_plain_prompt_is_the_question_and_one_instruction(private_cache):
