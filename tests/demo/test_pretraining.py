@@ -69,3 +69,13 @@ def test_an_overconfidence_spread_varies_the_stated_confidence_of_the_same_answe
 
     assert len(stated(0.0)) == 1
     assert len(stated(1.0)) >= 10
+
+
+def test_task_shares_set_each_task_s_share_of_the_examples_on_a_fixed_schedule():
+    tasks = [get_task("world-sets"), get_task("world-cases")]
+    kind = lambda pairs: ["cases" if "patient" in m[1]["content"] else "sets" for m, _ in pairs]  # noqa: E731
+    assert kind(warmup_pairs(tasks, 6, DemoWarmupArgs(k=3, seed=0))) == ["sets", "cases"] * 3  # no shares: turns
+    shared = kind(warmup_pairs(tasks, 10, DemoWarmupArgs(k=3, seed=0, task_shares=(0.7, 0.3))))
+    assert shared.count("sets") == 7 and shared.count("cases") == 3
+    # spread out, not bunched: every run of 4 examples holds at least one of each kind
+    assert all({"sets", "cases"} <= set(shared[i:i + 4]) for i in range(len(shared) - 3))

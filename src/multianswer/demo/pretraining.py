@@ -43,6 +43,7 @@ class DemoWarmupArgs:
     decimals: int = 2  # of the stated confidences (one decimal cannot say 0.05: a rare answer reads 0)
     seed: int = 0
     formats: tuple[AnswerFormat, ...] = tuple(AnswerFormat)  # taught in equal shares
+    task_shares: tuple[float, ...] = ()  # each task's share of the examples (empty: the tasks take turns)
 
 
 def answer_weights(example: Example) -> dict[str, float] | None:
@@ -114,9 +115,13 @@ def warmup_pairs(tasks: Sequence[Task], n: int, args: DemoWarmupArgs) -> list[tu
     rng = random.Random(args.seed)
     # a task's pre-training split where it has one (the world's); lazy: only drawn examples are built
     pools = [task.load("pretrain" if "pretrain" in task.splits else "train") for task in tasks]
-    pairs = []
+    pairs, taken = [], [0] * len(tasks)
     for i in range(n):
-        task, pool = tasks[i % len(tasks)], pools[i % len(tasks)]
+        # with shares, the task furthest behind its share goes next: a fixed schedule that draws nothing from rng
+        j = (max(range(len(tasks)), key=lambda t: args.task_shares[t] * (i + 1) - taken[t]) if args.task_shares
+             else i % len(tasks))
+        taken[j] += 1
+        task, pool = tasks[j], pools[j]
         example = pool[rng.randrange(len(pool))]
         fmt = rng.choice(args.formats)
         k = fmt.answers_per_completion(args.k)
