@@ -68,3 +68,12 @@ def test_set_changes_preset_fields_else_grpo_settings_and_names_bad_ones(tmp_pat
     assert "--set rl_steps: expected a int like 100, got 'many'" in capsys.readouterr().err
     assert main(["demo", "--set", "rl_steps", "--out", str(tmp_path)]) == 2
     assert "--set takes key=value" in capsys.readouterr().err
+
+
+def test_set_warmup_sets_share_takes_a_share_between_0_and_1(tmp_path, capsys):
+    from multianswer.demo.pipeline import preset_with
+
+    assert preset_with("tiny", ["warmup_sets_share=0.7"]).warmup_sets_share == 0.7
+    for bad in ("1.5", "-0.1", "half"):
+        assert main(["demo", "--set", f"warmup_sets_share={bad}", "--out", str(tmp_path)]) == 2
+        assert "--set warmup_sets_share: expected a share between 0 and 1" in capsys.readouterr().err

@@ -1,5 +1,7 @@
 from collections import Counter
 
+import pytest
+
 from multianswer.demo.pretraining import DemoWarmupArgs, warmup_pairs
 from multianswer.core.formats import AnswerFormat, parse_completion
 from multianswer.tasks import get_task
@@ -79,3 +81,8 @@ def test_task_shares_set_each_task_s_share_of_the_examples_on_a_fixed_schedule()
     assert shared.count("sets") == 7 and shared.count("cases") == 3
     # spread out, not bunched: every run of 4 examples holds at least one of each kind
     assert all({"sets", "cases"} <= set(shared[i:i + 4]) for i in range(len(shared) - 3))
+
+
+def test_task_shares_must_match_the_tasks():
+    with pytest.raises(ValueError, match="1 shares for 2 tasks"):
+        warmup_pairs([get_task("world-sets"), get_task("world-cases")], 4, DemoWarmupArgs(task_shares=(1.0,)))

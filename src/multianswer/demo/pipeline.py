@@ -101,6 +101,9 @@ def preset_with(name: str, overrides: list[str]) -> DemoPreset:
             changes[key] = value
         else:
             grpo[key] = value
+    share = changes.get("warmup_sets_share")
+    if share is not None and not (isinstance(share, (int, float)) and 0 <= share <= 1):
+        raise UserError(f"--set warmup_sets_share: expected a share between 0 and 1, got {share!r}")
     return dataclasses.replace(preset, **changes, grpo=grpo)
 
 

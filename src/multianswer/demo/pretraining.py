@@ -115,6 +115,8 @@ def warmup_pairs(tasks: Sequence[Task], n: int, args: DemoWarmupArgs) -> list[tu
     rng = random.Random(args.seed)
     # a task's pre-training split where it has one (the world's); lazy: only drawn examples are built
     pools = [task.load("pretrain" if "pretrain" in task.splits else "train") for task in tasks]
+    if args.task_shares and len(args.task_shares) != len(tasks):
+        raise ValueError(f"task_shares has {len(args.task_shares)} shares for {len(tasks)} tasks")
     pairs, taken = [], [0] * len(tasks)
     for i in range(n):
         # with shares, the task furthest behind its share goes next: a fixed schedule that draws nothing from rng
