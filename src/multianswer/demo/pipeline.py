@@ -64,6 +64,11 @@ class DemoPreset:
     warmup_sets_share: float | None = None
     grpo: dict = field(default_factory=dict)  # any other GRPOConfig field
 
+    def __post_init__(self):
+        share = self.warmup_sets_share
+        if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1):
+            raise UserError(f"warmup_sets_share: expected a share between 0 and 1, got {share!r}")
+
 
 PRESETS = {
     # require_sum_le_one=False: with the paper's Σp ≤ 1 rule, a third of the base's world-cases answer sets
@@ -101,10 +106,10 @@ def preset_with(name: str, overrides: list[str]) -> DemoPreset:
             changes[key] = value
         else:
             grpo[key] = value
-    share = changes.get("warmup_sets_share")
-    if share is not None and not (isinstance(share, (int, float)) and 0 <= share <= 1):
-        raise UserError(f"--set warmup_sets_share: expected a share between 0 and 1, got {share!r}")
-    return dataclasses.replace(preset, **changes, grpo=grpo)
+    try:
+        return dataclasses.replace(preset, **changes, grpo=grpo)
+    except UserError as e:  # a field's own check (DemoPreset.__post_init__), named as the flag that set it
+        raise UserError(f"--set {e}") from None
 
 
 def add_try_arguments(parser: argparse.ArgumentParser, out: str) -> None:
